@@ -1,0 +1,204 @@
+"""The command line: a thin layer over the library. Every BenchsuiteError becomes one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import BenchsuiteError, UsageError
+
+RESULT_FORMATS = ("table", "csv", "json", "parquet")
+SUMMARY_COLUMNS = {
+    "task": "task", "config": "method", "backend": "backend", "status": "status", "score": "score",
+    "score_delta": "Δscore", "latency_p50_ms": "p50 ms", "latency_b1_p50_ms": "p50 ms b1", "speedup": "speedup",
+    "size_mb": "size MB", "size_ratio": "size ratio", "params_nonzero": "nonzero params", "sparsity": "sparsity",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
+        print(f"benchsuite: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    plugin_opts = argparse.ArgumentParser(add_help=False)
+    plugin_opts.add_argument("--plugins-dir", metavar="DIR", help="also load every *.py plugin file in DIR")
+    plugin_opts.add_argument("--strict-plugins", action="store_true",
+                             help="fail when a plugin cannot be loaded (default: warn and skip it)")
+    store_opt = argparse.ArgumentParser(add_help=False)
+    store_opt.add_argument("--store", metavar="DIR",
+                           help="results folder (default: $BENCHSUITE_STORE or the user data folder)")
+
+    parser = _Parser(prog="benchsuite", description="Benchmark model compression methods: accuracy and realized "
+                     "speed, size and memory of the same model on the same hardware.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", parents=[plugin_opts, store_opt], help="run a benchmark grid",
+                         description="Run task × method × backend. With no selection: the standard suite.")
+    run.add_argument("--task", action="append", default=[], metavar="T", help="task name (repeatable)")
+    run.add_argument("--method", action="append", default=[], metavar="M",
+                     help="method spec NAME[:key=value,...] (repeatable), e.g. magnitude-pruning:sparsity=0.7")
+    run.add_argument("--backend", action="append", default=[], metavar="B",
+                     help="backend spec NAME[:key=value,...] (repeatable), e.g. torch-cpu:threads=1")
+    run.add_argument("--quick", action="store_true",
+                     help="smoke test: 256 eval samples, short timing, 2 fine-tune steps; rows marked quick")
+    run.add_argument("--seed", type=int, default=0, help="seed for compression and data order (default 0)")
+    run.add_argument("--finetune-budget", type=int, default=500, metavar="STEPS",
+                     help="most fine-tuning steps any method may take (default 500)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
+
+    results = sub.add_parser("results", parents=[store_opt], help="print or export stored results")
+    results.add_argument("--format", choices=RESULT_FORMATS, default="table")
+    results.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they register")
+    plugins.add_argument("--verbose", "-v", action="store_true", help="also list parameters and standard configs")
+
+    board = sub.add_parser("leaderboard", parents=[store_opt], help="serve the Streamlit leaderboard")
+    board.add_argument("--port", type=int, default=8501)
+    board.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _run, "results": _results, "plugins": _plugins, "leaderboard": _leaderboard}[args.command](args)
+    except BenchsuiteError as exc:
+        print(f"benchsuite: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("benchsuite: interrupted; rows already measured are kept in the store", file=sys.stderr)
+        return 130
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from .plugins import load_plugins
+
+    return load_plugins(args.plugins_dir, strict=args.strict_plugins)
+
+
+def summary_frame(frame: Any) -> Any:
+    """The human summary of result rows: one line per row, the columns a reader compares."""
+    from .params import format_spec
+    import json
+
+    out = frame.assign(
+        config=[format_spec(m, json.loads(p)) for m, p in zip(frame["method"], frame["params"])],
+        size_mb=frame["model_size_bytes"].astype("Float64") / 1e6,
+    )
+    return out[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
+
+
+def _format_table(frame: Any) -> str:
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
+                           "display.float_format", "{:.4g}".format):
+        return summary_frame(frame).to_string(index=False)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import time
+
+    from .runner import RunOptions, build_grid, run_grid
+    from .store import ResultStore, to_frame
+
+    if args.finetune_budget < 0:
+        raise UsageError(f"--finetune-budget got {args.finetune_budget}; it accepts an integer >= 0")
+    plugins = _load(args)
+    grid = build_grid(plugins, args.task, args.method, args.backend)
+    store = ResultStore(args.store)
+    store.files()  # fail early on a bad --store, before any compute
+    options = RunOptions(quick=args.quick, seed=args.seed, finetune_budget_steps=args.finetune_budget)
+    print(f"benchsuite: {len(grid)} runs: tasks {', '.join(grid.tasks)}; methods "
+          f"{', '.join(c.spec for c in grid.methods)}; backends {', '.join(c.spec for c in grid.backends)}"
+          f"{' (quick)' if args.quick else ''}; store {store.path}", file=sys.stderr)
+    start = time.perf_counter()
+    rows = run_grid(plugins, grid, options, store, progress=not args.no_progress)
+    frame = to_frame(rows)
+    print(_format_table(frame))
+    failed = int((frame["status"] == "failed").sum())
+    skipped = int((frame["status"] == "skipped").sum())
+    print(f"benchsuite: {len(frame)} runs in {time.perf_counter() - start:.0f} s: {len(frame) - failed - skipped} ok, "
+          f"{failed} failed, {skipped} skipped; stored in {store.path}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from .store import ResultStore
+
+    frame = ResultStore(args.store).read()
+    if args.format == "parquet" and not args.output:
+        raise UsageError("--format parquet writes binary; add --output FILE")
+    if args.format == "table":
+        text = _format_table(frame) if len(frame) else "no results in the store yet; run `benchsuite run`"
+    elif args.format == "csv":
+        text = frame.to_csv(index=False)
+    elif args.format == "json":
+        text = frame.to_json(orient="records", date_format="iso", indent=1)
+    else:
+        text = None
+    if args.output:
+        try:
+            if text is None:
+                frame.to_parquet(args.output, index=False)
+            else:
+                Path(args.output).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write --output {args.output}: {exc.strerror}") from None
+        print(f"benchsuite: wrote {len(frame)} rows to {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from .params import format_spec
+
+    plugins = _load(args)
+    width = max(len(i.name) for i in plugins.infos.values()) if plugins.infos else 10
+    for info in plugins.infos.values():
+        registers = ", ".join(info.registers) or "-"
+        status = "" if info.status == "loaded" else f"  [{info.status}{': ' + info.error if info.error else ''}]"
+        print(f"{info.name:<{width}}  {info.dist} {info.version}  {registers}{status}")
+    if args.verbose:
+        for registry in (plugins.tasks, plugins.methods, plugins.backends):
+            print(f"\n{registry.kind}s:")
+            for entry in registry:
+                cls = entry.obj
+                print(f"  {entry.name} (v{cls.version}, from {entry.plugin})")
+                for p in getattr(cls, "parameters", ()):
+                    print(f"    {p.name}={p.default!r}: {p.help} [{p.accepts()}]")
+                for overrides in getattr(cls, "standard_configs", ()):
+                    print(f"    standard: {format_spec(entry.name, overrides)}")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    from .paths import store_dir
+
+    app = Path(str(files("benchsuite_leaderboard") / "app.py"))
+    store = store_dir(args.store)
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.address", args.host, "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--", "--store", str(store)]
+    print(f"benchsuite: leaderboard on http://{args.host}:{args.port} (store {store}); Ctrl-C stops it",
+          file=sys.stderr)
+    env = {**os.environ, "BENCHSUITE_STORE": str(store)}
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

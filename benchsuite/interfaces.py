@@ -1,0 +1,235 @@
+"""The three things a plugin can provide: a CompressionMethod, a Backend, a Task (and the types they share)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import ParamError
+from .params import Param, resolve_params
+
+if TYPE_CHECKING:  # torch is imported lazily so that `import benchsuite` stays cheap
+    import torch
+    from torch import nn
+
+FAMILIES = ("quantization", "pruning", "distillation", "factorization", "architecture", "dynamic", "other")
+MODALITIES = ("vision", "nlp")
+
+#: Model inputs are a tuple of tensors, called as ``model(*inputs)``; a batch is ``(inputs, labels)``.
+Inputs = tuple["torch.Tensor", ...]
+Batch = tuple[Inputs, "torch.Tensor"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task metric and its direction.
+
+    :param name: column value in `metric`, e.g. ``accuracy``.
+    :param higher_is_better: the ranking direction.
+    :param compute: ``compute(logits, labels) -> float`` over the whole evaluation split.
+    """
+
+    name: str
+    higher_is_better: bool
+    compute: Callable[["torch.Tensor", "torch.Tensor"], float]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a method may know about the task it compresses for."""
+
+    name: str
+    modality: str
+    version: str
+    metric: str
+    higher_is_better: bool
+    num_classes: int
+    batch_size: int
+    #: a learning rate that suits fine-tuning this task's model (methods may use it as their default)
+    finetune_lr: float = 1e-4
+
+
+class _Configurable:
+    """Shared by methods and backends: typed parameters resolved at construction."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    parameters: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        self.params: Mapping[str, Any] = MappingProxyType(resolve_params(self.name, self.parameters, params))
+
+
+class CompressionMethod(_Configurable, ABC):
+    """A model-compression method.
+
+    Subclasses set the class attributes and implement `apply`. Parameters are declared as `Param`s and
+    arrive validated, with defaults filled in, in ``self.params``.
+    """
+
+    #: one of FAMILIES
+    family: ClassVar[str] = "other"
+    #: modalities this method supports; others become `skipped` rows
+    modalities: ClassVar[tuple[str, ...]] = MODALITIES
+    #: the configurations the standard suite runs (each a dict of parameter overrides)
+    standard_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
+
+    def supports(self, task: TaskInfo) -> str | None:
+        """Return None if this method can compress for `task`, else the reason it cannot."""
+        if task.modality not in self.modalities:
+            return f"{self.name} supports {', '.join(self.modalities)} tasks, not {task.modality}"
+        return None
+
+    @abstractmethod
+    def apply(self, model: "nn.Module", context: "MethodContext") -> "nn.Module":
+        """Compress `model` (a private copy of the task's reference model) and return the result.
+
+        :param model: the float reference model, in eval mode; the method may modify it in place.
+        :param context: task info, data, the fine-tuning budget, the teacher, the seed and the device.
+        :return: a model with the same call signature, ``model(*inputs) -> logits``.
+        """
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here, and why not."""
+
+    ok: bool
+    reason: str = ""
+
+
+class Backend(_Configurable, ABC):
+    """Where and how a compressed model runs for evaluation and timing."""
+
+    #: the torch device models are moved to
+    device: ClassVar[str] = "cpu"
+
+    def availability(self) -> Availability:
+        """Whether this backend can run on this machine; never raises."""
+        return Availability(True)
+
+    def settings(self) -> dict[str, Any]:
+        """Settings in force, recorded with each result (e.g. ``{"threads": 2}``)."""
+        return {}
+
+    @abstractmethod
+    def prepare(self, model: "nn.Module", example_inputs: Inputs) -> Callable[..., "torch.Tensor"]:
+        """Make `model` ready for inference and return the callable that runs it: ``fn(*inputs) -> logits``."""
+
+    def synchronize(self) -> None:
+        """Wait for queued work to finish (a no-op for synchronous backends)."""
+
+    def peak_memory_bytes(self, model: "nn.Module", fn: Callable[..., "torch.Tensor"], inputs: Inputs) -> int | None:
+        """Peak memory one call of `fn(*inputs)` needs, the model's resident weights included."""
+        from .measure import peak_cpu_memory_bytes
+
+        return peak_cpu_memory_bytes(model, fn, inputs)
+
+
+class Task(ABC):
+    """A standardized benchmark: data, a reference model, a metric.
+
+    A task builds its reference model once per machine into `cache_dir` and reuses it. Changing the data,
+    the split, the preprocessing or the reference recipe must change `version`.
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    version: ClassVar[str]
+    metric: ClassVar[Metric]
+    num_classes: ClassVar[int]
+    #: the batch size latency and throughput are measured at (besides batch 1)
+    batch_size: ClassVar[int] = 32
+    #: learning rate suited to fine-tuning the reference model
+    finetune_lr: ClassVar[float] = 1e-4
+    description: ClassVar[str] = ""
+
+    @property
+    def info(self) -> TaskInfo:
+        return TaskInfo(self.name, self.modality, self.version, self.metric.name, self.metric.higher_is_better,
+                        self.num_classes, self.batch_size, self.finetune_lr)
+
+    @abstractmethod
+    def reference_model(self, cache_dir: Path) -> "nn.Module":
+        """The uncompressed reference model in eval mode, built (trained) on first use and cached."""
+
+    @abstractmethod
+    def eval_batches(self, batch_size: int, limit: int | None = None) -> Iterator[Batch]:
+        """The evaluation split, in a fixed order; `limit` caps the number of samples (quick mode)."""
+
+    @abstractmethod
+    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
+        """An endless, seeded, shuffled stream of training batches (fine-tuning and calibration)."""
+
+    @abstractmethod
+    def example_inputs(self, batch_size: int) -> Inputs:
+        """Fixed real inputs of `batch_size` samples, used for latency and FLOPs."""
+
+    @property
+    def eval_size(self) -> int:
+        """Number of samples in the evaluation split."""
+        return sum(len(labels) for _, labels in self.eval_batches(256))
+
+
+class BudgetExceeded(ParamError):
+    """A method asked for more fine-tuning steps than the run's budget."""
+
+
+@dataclass
+class CompressionCost:
+    """What compressing cost; the core counts it, plugins never report it themselves."""
+
+    finetune_steps: int = 0
+    calibration_samples: int = 0
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """Everything a method may use while compressing.
+
+    Training data comes only through `training_batches` and `calibration_batches`, which count what is used
+    and enforce the fine-tuning budget.
+    """
+
+    task: TaskInfo
+    teacher: "nn.Module"
+    seed: int
+    device: "torch.device"
+    finetune_budget_steps: int
+    train_stream: Callable[[int, int], Iterator[Batch]]
+    cost: CompressionCost = field(default_factory=CompressionCost)
+    batch_size: int = 32
+    #: set by --quick: every request for training batches is cut to this many steps
+    max_steps_per_request: int | None = None
+
+    def training_batches(self, steps: int, batch_size: int | None = None) -> Iterator[Batch]:
+        """Yield `steps` training batches; raises BudgetExceeded past the run's fine-tuning budget.
+
+        Under ``--quick`` fewer steps may be yielded (see `max_steps_per_request`); loop over what is yielded.
+        """
+        if self.max_steps_per_request is not None:
+            steps = min(steps, self.max_steps_per_request)
+        remaining = self.finetune_budget_steps - self.cost.finetune_steps
+        if steps > remaining:
+            raise BudgetExceeded(
+                f"{steps} fine-tune steps asked, {remaining} left of the budget of {self.finetune_budget_steps}; "
+                "lower finetune_steps or raise --finetune-budget")
+        stream = self.train_stream(batch_size or self.batch_size, self.seed)
+        for _ in range(steps):
+            self.cost.finetune_steps += 1
+            yield next(stream)
+
+    def calibration_batches(self, num_samples: int, batch_size: int | None = None) -> Iterator[Batch]:
+        """Yield training batches until `num_samples` samples were given (for calibration, no gradients)."""
+        stream = self.train_stream(batch_size or self.batch_size, self.seed + 1)
+        given = 0
+        while given < num_samples:
+            inputs, labels = next(stream)
+            take = min(len(labels), num_samples - given)
+            given += take
+            self.cost.calibration_samples += take
+            yield tuple(t[:take] for t in inputs), labels[:take]

@@ -1,0 +1,221 @@
+"""Measurements of one prepared model: latency, size, parameter counts, FLOPs, peak memory."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import io
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .interfaces import Batch, Inputs, Metric
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    """How long to warm up and how long to time.
+
+    Warm-up runs until both `warmup_calls` and `warmup_seconds` are reached; timing then runs until both
+    `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which is recorded by the sample count).
+    """
+
+    warmup_calls: int = 10
+    warmup_seconds: float = 1.0
+    min_calls: int = 50
+    min_seconds: float = 2.0
+    max_seconds: float = 60.0
+
+    @classmethod
+    def quick(cls) -> TimingPolicy:
+        return cls(warmup_calls=2, warmup_seconds=0.0, min_calls=5, min_seconds=0.05, max_seconds=5.0)
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency statistics in milliseconds."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    samples: int
+    warmup_calls: int
+
+    def throughput_sps(self, batch_size: int) -> float:
+        return batch_size / (self.mean_ms / 1000.0)
+
+
+def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs, policy: TimingPolicy,
+                 synchronize: Callable[[], None] = lambda: None) -> LatencyStats:
+    """Warm up, then time individual calls of ``fn(*inputs)`` with `time.perf_counter_ns`."""
+    clock = time.perf_counter_ns
+    with torch.inference_mode():
+        warm, start = 0, time.perf_counter()
+        while warm < policy.warmup_calls or time.perf_counter() - start < policy.warmup_seconds:
+            fn(*inputs)
+            synchronize()
+            warm += 1
+        samples: list[int] = []
+        begin = clock()
+        min_ns, max_ns = policy.min_seconds * 1e9, policy.max_seconds * 1e9
+        while True:
+            t0 = clock()
+            fn(*inputs)
+            synchronize()
+            t1 = clock()
+            samples.append(t1 - t0)
+            elapsed = t1 - begin
+            if (len(samples) >= policy.min_calls and elapsed >= min_ns) or elapsed >= max_ns:
+                break
+    ms = np.asarray(samples, dtype=np.float64) / 1e6
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return LatencyStats(float(p50), float(p90), float(p99), float(ms.mean()),
+                        float(ms.std(ddof=1)) if len(ms) > 1 else 0.0, len(ms), warm)
+
+
+def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: Metric,
+             on_batch: Callable[[int], None] = lambda n: None) -> tuple[float, int]:
+    """Run `fn` over the evaluation batches; return (metric value, number of samples)."""
+    logits, labels = [], []
+    with torch.inference_mode():
+        for inputs, y in batches:
+            out = fn(*inputs)
+            logits.append(out.detach().float().cpu())
+            labels.append(y)
+            on_batch(len(y))
+    all_logits, all_labels = torch.cat(logits), torch.cat(labels)
+    return float(metric.compute(all_logits, all_labels)), len(all_labels)
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy."""
+    return float((logits.argmax(dim=-1) == labels).float().mean())
+
+
+def _weights(model: nn.Module) -> Iterator[torch.Tensor]:
+    """Learned tensors: parameters, plus the packed weights of quantized modules (which are not Parameters)."""
+    for p in model.parameters():
+        yield p.detach()
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if callable(weight) and not isinstance(weight, torch.Tensor):  # torch.ao quantized modules
+            yield weight()
+            bias = module.bias() if callable(getattr(module, "bias", None)) else None
+            if bias is not None:
+                yield bias
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(total, nonzero) learned values; quantized weights count as their dequantized values."""
+    total = nonzero = 0
+    for t in _weights(model):
+        values = t.dequantize() if t.is_quantized else t
+        total += values.numel()
+        nonzero += int(torch.count_nonzero(values))
+    return total, nonzero
+
+
+def serialized_size_bytes(model: nn.Module) -> int:
+    """Bytes of the state dict as `torch.save` writes it, i.e. what must be shipped to load the model."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def resident_tensor_bytes(model: nn.Module) -> int:
+    """Bytes held by the model's tensors (parameters, buffers, quantized packed weights), each storage once."""
+    seen: set[int] = set()
+    total = 0
+
+    def add(t: object) -> None:
+        nonlocal total
+        if isinstance(t, (tuple, list)):
+            for item in t:
+                add(item)
+        elif isinstance(t, torch.Tensor) and t.data_ptr() not in seen:
+            seen.add(t.data_ptr())
+            total += t.numel() * t.element_size()
+
+    for t in model.state_dict().values():
+        add(t)
+    return total
+
+
+def count_flops(model: nn.Module, inputs: Inputs) -> int | None:
+    """Theoretical FLOPs of one forward pass (dense; multiply-add = 2), or None if they cannot be counted.
+
+    `torch.utils.flop_counter` does not see torch.ao quantized Linear kernels, so those are counted from
+    their shapes by a forward hook.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    extra = 0
+
+    def quantized_linear(module: nn.Module, args: tuple, _out: torch.Tensor) -> None:
+        nonlocal extra
+        x = args[0]
+        extra += 2 * (x.numel() // module.in_features) * module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(quantized_linear) for m in model.modules()
+               if hasattr(m, "_packed_params") and hasattr(m, "in_features")]
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter, torch.inference_mode():
+            model(*inputs)
+        return int(counter.get_total_flops()) + extra
+    except Exception:
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _proc_status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _release_free_memory() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_cpu_memory_bytes(model: nn.Module, fn: Callable[..., torch.Tensor], inputs: Inputs) -> int | None:
+    """Resident bytes of the model's tensors plus the peak extra resident memory of one call.
+
+    The extra memory is the rise of the process's resident-set high-water mark (VmHWM, reset through
+    /proc/self/clear_refs) above its size just before the call. Linux only; None elsewhere.
+    """
+    _release_free_memory()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return None
+    before = _proc_status_kb("VmRSS")
+    with torch.inference_mode():
+        fn(*inputs)
+    peak = _proc_status_kb("VmHWM")
+    if before is None or peak is None:
+        return None
+    return resident_tensor_bytes(model) + max(0, peak - before) * 1024
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,409 @@
+"""Expands a selection into a grid and runs it: one (task, method configuration, backend) at a time.
+
+Each task's baseline is measured first on every backend, in the same session, so that every row carries its
+own baseline score, latency and size. A failure in one cell becomes a `failed` row; the grid carries on.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import BenchsuiteError, UsageError
+from .hardware import machine_info, software_info
+from .interfaces import Availability, Backend, CompressionMethod, MethodContext, Task
+from .measure import (TimingPolicy, count_flops, count_params, evaluate, serialized_size_bytes,
+                      time_latency)
+from .params import Spec, format_spec, params_json, parse_spec, parse_values
+from .paths import cache_dir
+from .plugins import Plugins
+from .store import ResultStore
+
+BASELINE = "baseline"
+QUICK_EVAL_SAMPLES = 256
+QUICK_FINETUNE_STEPS = 2
+
+
+@dataclass(frozen=True)
+class Config:
+    """A method or backend name with its resolved parameters (hashable, in declaration order)."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, params: Mapping[str, Any]) -> Config:
+        return cls(name, tuple(params.items()))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def spec(self) -> str:
+        return format_spec(self.name, self.kwargs)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a grid is run.
+
+    :param quick: small evaluation subset, short timing, fine-tuning capped; rows are marked `quick`.
+    :param seed: seeds compression, fine-tuning and data order.
+    :param finetune_budget_steps: the most fine-tuning steps any method may take in this run.
+    """
+
+    quick: bool = False
+    seed: int = 0
+    finetune_budget_steps: int = 500
+    timing: TimingPolicy = field(default_factory=TimingPolicy)
+
+    @property
+    def eval_limit(self) -> int | None:
+        return QUICK_EVAL_SAMPLES if self.quick else None
+
+    @property
+    def timing_policy(self) -> TimingPolicy:
+        return TimingPolicy.quick() if self.quick else self.timing
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A validated selection: task names, method configurations (baseline first), backend configurations."""
+
+    tasks: tuple[str, ...]
+    methods: tuple[Config, ...]
+    backends: tuple[Config, ...]
+
+    def __len__(self) -> int:
+        return len(self.tasks) * len(self.methods) * len(self.backends)
+
+
+def _spec(item: str | Spec) -> Spec:
+    return item if isinstance(item, Spec) else parse_spec(item)
+
+
+def build_grid(plugins: Plugins, tasks: Sequence[str] = (), methods: Sequence[str | Spec] = (),
+               backends: Sequence[str | Spec] = ()) -> Grid:
+    """Validate a selection; empty selections mean the standard suite. Raises UsageError on bad input."""
+    task_names = tuple(dict.fromkeys(tasks)) or tuple(plugins.tasks.names())
+    for name in task_names:
+        plugins.tasks.entry(name)
+    if not task_names:
+        raise UsageError("no tasks are registered; check `benchsuite plugins` for plugins that failed to load")
+
+    configs: list[Config] = []
+    if methods:
+        for spec in map(_spec, methods):
+            cls = plugins.methods.get(spec.name)
+            configs.append(Config.of(spec.name, parse_values(spec.name, cls.parameters, spec.raw_params)))
+    else:
+        for entry in plugins.methods:
+            if plugins.infos[entry.plugin].source == "builtin":
+                for overrides in entry.obj.standard_configs:
+                    configs.append(Config.of(entry.name, entry.obj(**overrides).params))
+    if BASELINE not in plugins.methods:
+        raise UsageError("the baseline method is not registered (is builtin.methods.baseline blocked?)")
+    baseline = Config(BASELINE)
+    configs = [baseline] + [c for c in dict.fromkeys(configs) if c != baseline]
+
+    backend_configs = []
+    for spec in map(_spec, backends):
+        cls = plugins.backends.get(spec.name)
+        backend_configs.append(Config.of(spec.name, parse_values(spec.name, cls.parameters, spec.raw_params)))
+    if not backends:
+        backend_configs = [Config.of(e.name, e.obj().params) for e in plugins.backends]
+    if not backend_configs:
+        raise UsageError("no backends are registered; check `benchsuite plugins`")
+    return Grid(task_names, tuple(configs), tuple(dict.fromkeys(backend_configs)))
+
+
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, BenchsuiteError) else text
+
+
+@dataclass
+class _Baseline:
+    score: float | None = None
+    latency_p50_ms: float | None = None
+    latency_b1_p50_ms: float | None = None
+    model_size_bytes: int | None = None
+
+
+class Progress:
+    """Progress bars (stderr, only on a terminal) and one log line per finished cell."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.enabled = enabled
+        self.grid = tqdm(total=total, desc="grid", unit="run", position=0, disable=None if enabled else True,
+                         leave=True)
+        self.done = 0
+        self.total = total
+
+    def cell(self, label: str, total: int) -> Any:
+        return self._tqdm(total=total, desc=label, unit="sample", position=1, leave=False,
+                          disable=None if self.enabled else True)
+
+    def finished(self, row: Mapping[str, Any]) -> None:
+        self.done += 1
+        self.grid.update(1)
+        if not self.enabled:
+            return
+        label = f"{row['task']} × {format_spec(row['method'], _loads(row['params']))} × {row['backend']}"
+        if row["status"] == "ok":
+            detail = (f"{row['metric']}={row['score']:.4f} p50={row['latency_p50_ms']:.2f}ms "
+                      f"speedup={row['speedup'] if row['speedup'] is not None else float('nan'):.2f}x "
+                      f"size={row['model_size_bytes'] / 1e6:.2f}MB")
+        else:
+            detail = row["error"]
+        self._tqdm.write(f"[{self.done}/{self.total}] {label}: {row['status']} {detail}", file=sys.stderr)
+
+    def close(self) -> None:
+        self.grid.close()
+
+
+def _loads(text: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(text)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
+             store: ResultStore | None = None, progress: bool = True,
+             on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every cell of `grid`; append each finished row to `store` at once. Returns the rows."""
+    import torch
+
+    run_id = uuid.uuid4().hex[:12]
+    bars = Progress(len(grid), enabled=progress)
+    rows: list[dict[str, Any]] = []
+    threads_before = torch.get_num_threads()
+
+    def emit(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if store is not None:
+            store.append([row])
+        bars.finished(row)
+        if on_row is not None:
+            on_row(row)
+
+    backends: list[tuple[Config, Backend | None, Availability]] = []
+    for config in grid.backends:
+        try:
+            backend = plugins.backends.get(config.name)(**config.kwargs)
+            backends.append((config, backend, backend.availability()))
+        except Exception as exc:
+            backends.append((config, None, Availability(False, _one_line(exc))))
+
+    try:
+        for task_name in grid.tasks:
+            task, reference, setup_error = plugins.tasks.get(task_name), None, None
+            try:
+                task = task()
+                reference = task.reference_model(cache_dir())
+            except Exception as exc:
+                setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
+            baselines = {config: _Baseline() for config, _, _ in backends}
+            for method_config in grid.methods:
+                method_cls = plugins.methods.get(method_config.name)
+                method = method_cls(**method_config.kwargs)
+                base_row = _row_template(run_id, task, method, method_config, plugins, options)
+                model, compress_error, cost = None, setup_error, {}
+                if compress_error is None:
+                    reason = method.supports(task.info)
+                    if reason is not None:
+                        for config, backend, _ in backends:
+                            emit(_finish(base_row, config, backend, status="skipped", error=reason))
+                        continue
+                    try:
+                        model, cost = _compress(task, reference, method, options)
+                    except Exception as exc:
+                        compress_error = f"compression failed: {_one_line(exc)}"
+                for config, backend, available in backends:
+                    if backend is None or not available.ok:
+                        emit(_finish(base_row, config, backend, status="skipped",
+                                     error=f"backend {config.name} unavailable: {available.reason}"))
+                        continue
+                    if compress_error is not None:
+                        emit(_finish(base_row, config, backend, status="failed", error=compress_error, **cost))
+                        continue
+                    label = f"{task_name} × {method_config.spec} × {config.name}"
+                    try:
+                        measured = _measure(task, model, backend, options, bars, label)
+                    except Exception as exc:
+                        emit(_finish(base_row, config, backend, status="failed",
+                                     error=f"measurement failed: {_one_line(exc)}", **cost))
+                        continue
+                    finally:
+                        torch.set_num_threads(threads_before)
+                    if method_config.name == BASELINE:
+                        baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
+                                                      measured["latency_b1_p50_ms"], measured["model_size_bytes"])
+                    emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
+                                 **_relative(measured, baselines[config])))
+    finally:
+        bars.close()
+    return rows
+
+
+def _compress(task: Task, reference: Any, method: CompressionMethod,
+              options: RunOptions) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    model = copy.deepcopy(reference)
+    budget = options.finetune_budget_steps
+    context = MethodContext(task=task.info, teacher=reference, seed=options.seed, device=torch.device("cpu"),
+                            finetune_budget_steps=budget, train_stream=task.train_batches,
+                            max_steps_per_request=QUICK_FINETUNE_STEPS if options.quick else None)
+    _seed_everything(options.seed)
+    start = time.perf_counter()
+    compressed = method.apply(model, context)
+    seconds = time.perf_counter() - start
+    if not isinstance(compressed, torch.nn.Module):
+        raise TypeError(f"{method.name}.apply returned {type(compressed).__name__}, not a torch.nn.Module")
+    compressed.eval()
+    return compressed, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,
+                        "calibration_samples": context.cost.calibration_samples,
+                        "finetune_budget_steps": budget}
+
+
+def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars: Progress,
+             label: str) -> dict[str, Any]:
+    def to_device(inputs: tuple) -> tuple:
+        return tuple(t.to(backend.device) for t in inputs)
+
+    model = copy.deepcopy(model)
+    batch_inputs = to_device(task.example_inputs(task.batch_size))
+    single_inputs = to_device(task.example_inputs(1))
+    size = serialized_size_bytes(model)
+    total, nonzero = count_params(model)
+    flops = count_flops(model, task.example_inputs(1))
+    fn = backend.prepare(model, batch_inputs)
+    settings = backend.settings()
+
+    eval_total = options.eval_limit or task.eval_size
+    bar = bars.cell(f"{label}: evaluating", eval_total)
+    batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))
+    score, samples = evaluate(fn, batches, task.metric, on_batch=bar.update)
+    bar.set_description(f"{label}: timing")
+    policy = options.timing_policy
+    at_batch = time_latency(fn, batch_inputs, policy, backend.synchronize)
+    at_one = time_latency(fn, single_inputs, policy, backend.synchronize)
+    peak = backend.peak_memory_bytes(model, fn, batch_inputs)
+    bar.close()
+    return {
+        "threads": settings.get("threads"),
+        "device": backend.device,
+        "score": score,
+        "eval_samples": samples,
+        "batch_size": task.batch_size,
+        "latency_p50_ms": at_batch.p50_ms,
+        "latency_p90_ms": at_batch.p90_ms,
+        "latency_p99_ms": at_batch.p99_ms,
+        "latency_mean_ms": at_batch.mean_ms,
+        "latency_std_ms": at_batch.std_ms,
+        "latency_samples": at_batch.samples,
+        "throughput_sps": at_batch.throughput_sps(task.batch_size),
+        "latency_b1_p50_ms": at_one.p50_ms,
+        "latency_b1_p90_ms": at_one.p90_ms,
+        "latency_b1_p99_ms": at_one.p99_ms,
+        "latency_b1_mean_ms": at_one.mean_ms,
+        "latency_b1_std_ms": at_one.std_ms,
+        "latency_b1_samples": at_one.samples,
+        "model_size_bytes": size,
+        "params_total": total,
+        "params_nonzero": nonzero,
+        "sparsity": 1.0 - nonzero / total if total else None,
+        "flops": flops,
+        "peak_memory_bytes": peak,
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _relative(measured: Mapping[str, Any], baseline: _Baseline) -> dict[str, Any]:
+    return {
+        "baseline_score": baseline.score,
+        "score_delta": measured["score"] - baseline.score if baseline.score is not None else None,
+        "baseline_latency_p50_ms": baseline.latency_p50_ms,
+        "speedup": _ratio(baseline.latency_p50_ms, measured["latency_p50_ms"]),
+        "speedup_b1": _ratio(baseline.latency_b1_p50_ms, measured["latency_b1_p50_ms"]),
+        "baseline_model_size_bytes": baseline.model_size_bytes,
+        "size_ratio": _ratio(measured["model_size_bytes"], baseline.model_size_bytes),
+    }
+
+
+def _row_template(run_id: str, task: Task | type[Task], method: CompressionMethod, config: Config, plugins: Plugins,
+                  options: RunOptions) -> dict[str, Any]:
+    entry = plugins.methods.entry(method.name)
+    dist, dist_version = plugins.dist_of(entry.plugin)
+    return {
+        "run_id": run_id, "quick": options.quick, "seed": options.seed,
+        "task": task.name, "task_version": task.version, "modality": task.modality,
+        "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
+        "method": method.name, "method_family": method.family, "method_version": method.version,
+        "params": params_json(config.kwargs), "method_plugin": entry.plugin,
+        "method_dist": dist, "method_dist_version": dist_version,
+        **machine_info(), **software_info(),
+    }
+
+
+_MEASURED = ("threads", "device", "score", "baseline_score", "score_delta", "eval_samples", "batch_size",
+             "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
+             "latency_samples", "throughput_sps", "speedup", "latency_b1_p50_ms", "latency_b1_p90_ms",
+             "latency_b1_p99_ms", "latency_b1_mean_ms", "latency_b1_std_ms", "latency_b1_samples", "speedup_b1",
+             "baseline_latency_p50_ms", "model_size_bytes", "baseline_model_size_bytes", "size_ratio",
+             "params_total", "params_nonzero", "sparsity", "flops", "peak_memory_bytes", "compress_seconds",
+             "finetune_steps", "finetune_budget_steps", "calibration_samples")
+
+
+def _finish(base: Mapping[str, Any], backend_config: Config, backend: Backend | None, *, status: str,
+            error: str = "", **values: Any) -> dict[str, Any]:
+    row = {**base, **{k: None for k in _MEASURED}, **values}
+    row.update(status=status, error=error, backend=backend_config.name,
+               backend_params=params_json(backend_config.kwargs),
+               created_at=datetime.now(timezone.utc))
+    if row["device"] is None and backend is not None:
+        row["device"] = backend.device
+    return row
+
+
+def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequence[str] = (), *,
+        store: str | None = None, quick: bool = False, seed: int = 0, finetune_budget_steps: int = 500,
+        plugins_dir: str | None = None, progress: bool = False) -> Any:
+    """Run a grid from Python and return its rows as a DataFrame (also appended to the store).
+
+    Arguments are spelled as on the command line: ``run(["mnist-cnn"], ["magnitude-pruning:sparsity=0.7"])``.
+    """
+    from .plugins import load_plugins
+    from .store import to_frame
+
+    plugins = load_plugins(plugins_dir)
+    grid = build_grid(plugins, tasks, methods, backends)
+    options = RunOptions(quick=quick, seed=seed, finetune_budget_steps=finetune_budget_steps)
+    rows = run_grid(plugins, grid, options, ResultStore(store), progress=progress)
+    return to_frame(rows)

@@ -1,0 +1,180 @@
+"""The results store: a folder of Parquet files, one per finished run, appended atomically.
+
+The schema below is the contract; `SCHEMA_VERSION` changes whenever a column is added, removed or changes type.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import StoreError
+from .paths import store_dir
+
+SCHEMA_VERSION = 1
+FILE_PREFIX = "results-"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype
+    description: str
+
+
+SCHEMA: tuple[Column, ...] = (
+    Column("schema_version", "Int64", "version of this schema"),
+    Column("run_id", "string", "id shared by every row of one `benchsuite run`"),
+    Column("created_at", "datetime64[ns, UTC]", "when the row was measured (UTC)"),
+    Column("status", "string", "ok, failed or skipped"),
+    Column("error", "string", "one-line reason for failed or skipped rows"),
+    Column("quick", "boolean", "measured with --quick (small eval subset, short timing); hidden by default"),
+    Column("task", "string", "task name"),
+    Column("task_version", "string", "task version; results of different versions are not comparable"),
+    Column("modality", "string", "vision or nlp"),
+    Column("metric", "string", "name of the task metric"),
+    Column("higher_is_better", "boolean", "direction of the task metric"),
+    Column("method", "string", "compression method name"),
+    Column("method_family", "string", "quantization, pruning, distillation, factorization, architecture, dynamic, other"),
+    Column("method_version", "string", "method version"),
+    Column("params", "string", "method parameters as canonical JSON"),
+    Column("method_plugin", "string", "plugin that registered the method"),
+    Column("method_dist", "string", "distribution (or plugins-dir file) that ships the method"),
+    Column("method_dist_version", "string", "version (or file hash) of that distribution"),
+    Column("backend", "string", "backend name"),
+    Column("backend_params", "string", "backend parameters as canonical JSON"),
+    Column("device", "string", "device the backend ran on"),
+    Column("threads", "Int64", "intra-op threads used for inference"),
+    Column("seed", "Int64", "seed for compression and data order"),
+    Column("score", "float64", "task metric of this model on the evaluation split"),
+    Column("baseline_score", "float64", "same metric of the uncompressed model, same run and backend"),
+    Column("score_delta", "float64", "score - baseline_score"),
+    Column("eval_samples", "Int64", "number of evaluation samples scored"),
+    Column("batch_size", "Int64", "task batch size at which the latency_* columns are measured"),
+    Column("latency_p50_ms", "float64", "median latency of one call at batch_size"),
+    Column("latency_p90_ms", "float64", "90th percentile latency at batch_size"),
+    Column("latency_p99_ms", "float64", "99th percentile latency at batch_size"),
+    Column("latency_mean_ms", "float64", "mean latency at batch_size"),
+    Column("latency_std_ms", "float64", "standard deviation of latency at batch_size"),
+    Column("latency_samples", "Int64", "timed calls at batch_size"),
+    Column("throughput_sps", "float64", "samples per second at batch_size (batch_size / mean latency)"),
+    Column("speedup", "float64", "baseline latency_p50_ms / this latency_p50_ms (same run, same backend)"),
+    Column("latency_b1_p50_ms", "float64", "median latency at batch 1"),
+    Column("latency_b1_p90_ms", "float64", "90th percentile latency at batch 1"),
+    Column("latency_b1_p99_ms", "float64", "99th percentile latency at batch 1"),
+    Column("latency_b1_mean_ms", "float64", "mean latency at batch 1"),
+    Column("latency_b1_std_ms", "float64", "standard deviation of latency at batch 1"),
+    Column("latency_b1_samples", "Int64", "timed calls at batch 1"),
+    Column("speedup_b1", "float64", "baseline / this median latency at batch 1"),
+    Column("baseline_latency_p50_ms", "float64", "baseline median latency at batch_size, same run and backend"),
+    Column("model_size_bytes", "Int64", "bytes of the state dict as serialized by torch.save"),
+    Column("baseline_model_size_bytes", "Int64", "the same for the uncompressed model"),
+    Column("size_ratio", "float64", "model_size_bytes / baseline_model_size_bytes"),
+    Column("params_total", "Int64", "learned values (parameters and quantized weights)"),
+    Column("params_nonzero", "Int64", "learned values that are not zero"),
+    Column("sparsity", "float64", "1 - params_nonzero / params_total"),
+    Column("flops", "Int64", "theoretical dense FLOPs of one forward pass at batch 1"),
+    Column("peak_memory_bytes", "Int64", "resident model tensors + peak extra memory of one call at batch_size"),
+    Column("compress_seconds", "float64", "wall seconds spent in the method's apply()"),
+    Column("finetune_steps", "Int64", "fine-tuning steps the method used"),
+    Column("finetune_budget_steps", "Int64", "fine-tuning steps the run allowed"),
+    Column("calibration_samples", "Int64", "calibration samples the method used"),
+    Column("cpu_model", "string", "CPU model name"),
+    Column("cpu_cores", "Int64", "logical CPU cores of the machine"),
+    Column("ram_bytes", "Int64", "physical memory of the machine"),
+    Column("os", "string", "operating system"),
+    Column("gpu", "string", "GPU name, empty if none"),
+    Column("python_version", "string", "Python version"),
+    Column("torch_version", "string", "torch version"),
+    Column("transformers_version", "string", "transformers version"),
+    Column("benchsuite_version", "string", "benchsuite version"),
+)
+COLUMNS = tuple(c.name for c in SCHEMA)
+_DTYPES = {c.name: c.dtype for c in SCHEMA}
+
+
+def empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in SCHEMA})
+
+
+def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows (dicts with exactly the schema's columns) as a typed DataFrame."""
+    rows = list(rows)
+    for row in rows:
+        extra, missing = set(row) - set(COLUMNS), set(COLUMNS) - set(row) - {"schema_version"}
+        if extra or missing:
+            raise StoreError(f"row does not match schema v{SCHEMA_VERSION}: "
+                             f"unexpected {sorted(extra)}, missing {sorted(missing)}")
+    frame = pd.DataFrame([{**row, "schema_version": SCHEMA_VERSION} for row in rows], columns=list(COLUMNS))
+    for name, dtype in _DTYPES.items():
+        if dtype.startswith("datetime"):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        else:
+            frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+class ResultStore:
+    """A folder of ``results-*.parquet`` files; appends never touch existing files."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = store_dir(path)
+
+    def files(self) -> list[Path]:
+        if not self.path.exists():
+            return []
+        if not self.path.is_dir():
+            raise StoreError(f"store {self.path} is not a folder; pass --store with a folder path")
+        return sorted(self.path.glob(f"{FILE_PREFIX}*.parquet"))
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> Path:
+        """Write `rows` as one new Parquet file: temporary file, fsync, then an atomic rename."""
+        frame = to_frame(rows)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store folder {self.path}: {exc.strerror}; pass a writable --store") from None
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        final = self.path / f"{FILE_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = self.path / f".tmp-{final.name}"
+        try:
+            frame.to_parquet(tmp, index=False)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write to store {self.path}: {exc.strerror}; pass a writable --store") from None
+        return final
+
+    def read(self) -> pd.DataFrame:
+        """Every row of every results file, in the schema's column order."""
+        frames = []
+        for file in self.files():
+            try:
+                frame = pd.read_parquet(file)
+            except Exception as exc:
+                raise StoreError(f"cannot read results file {file}: {type(exc).__name__}; "
+                                 "move it out of the store folder") from None
+            versions = set(frame["schema_version"].dropna().astype(int)) if "schema_version" in frame else {0}
+            if versions - {SCHEMA_VERSION}:
+                raise StoreError(f"{file} has schema_version {sorted(versions)}, this benchsuite reads "
+                                 f"{SCHEMA_VERSION}; upgrade benchsuite or use another --store")
+            frames.append(frame)
+        if not frames:
+            return empty_frame()
+        out = pd.concat(frames, ignore_index=True)
+        return out.reindex(columns=list(COLUMNS)).astype({k: v for k, v in _DTYPES.items()
+                                                          if not v.startswith("datetime")})
+
+
+def load_results(store: str | Path | None = None) -> pd.DataFrame:
+    """Every result in `store` (default: ``$BENCHSUITE_STORE`` or the user data folder) as a DataFrame."""
+    return ResultStore(store).read()

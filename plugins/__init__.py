@@ -1,0 +1,1 @@
+"""benchsuite's built-in plugins, registered through the `benchsuite` entry-point group like any third party."""

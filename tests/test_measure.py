@@ -1,0 +1,72 @@
+import torch
+from torch import nn
+
+from benchsuite.measure import (TimingPolicy, count_flops, count_params, peak_cpu_memory_bytes,
+                                resident_tensor_bytes, serialized_size_bytes, time_latency)
+from benchsuite_plugins.methods.dynamic_int8 import DynamicInt8
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
+
+
+def test_latency_respects_minimum_count_and_time_and_orders_percentiles():
+    calls = []
+
+    def fn(x):
+        calls.append(1)
+        return x * 2
+
+    policy = TimingPolicy(warmup_calls=3, warmup_seconds=0.0, min_calls=40, min_seconds=0.02, max_seconds=5)
+    stats = time_latency(fn, (torch.ones(4),), policy)
+    assert stats.warmup_calls >= 3
+    assert stats.samples >= 40 and len(calls) == stats.samples + stats.warmup_calls
+    assert stats.samples * stats.mean_ms >= 0.02 * 1000 * 0.5  # roughly the minimum time was spent timing
+    assert 0 < stats.p50_ms <= stats.p90_ms <= stats.p99_ms
+    assert stats.throughput_sps(4) > 0
+
+
+def test_latency_stops_at_max_seconds():
+    def slow(x):
+        torch.ones(1)
+        import time
+        time.sleep(0.01)
+        return x
+
+    stats = time_latency(slow, (torch.ones(1),), TimingPolicy(0, 0.0, 10_000, 0.0, 0.1))
+    assert 5 <= stats.samples < 100
+
+
+def test_param_counts_see_zeros_and_quantized_weights():
+    model = mlp()
+    total, nonzero = count_params(model)
+    assert total == 64 * 128 + 128 + 128 * 10 + 10 == nonzero
+    with torch.no_grad():
+        model[0].weight[:32].zero_()
+    assert count_params(model) == (total, total - 32 * 64)
+    quantized = DynamicInt8().apply(mlp(), None)
+    assert count_params(quantized)[0] == total  # packed int8 weights are still counted
+
+
+def test_serialized_size_shrinks_with_int8():
+    float_size, int8_size = serialized_size_bytes(mlp()), serialized_size_bytes(DynamicInt8().apply(mlp(), None))
+    assert float_size > (64 * 128 + 128 * 10) * 4
+    assert int8_size < 0.4 * float_size
+
+
+def test_flops_of_linear_layers_including_quantized_ones():
+    x = (torch.randn(1, 64),)
+    expected = 2 * (64 * 128 + 128 * 10)
+    assert count_flops(mlp(), x) == expected
+    assert count_flops(DynamicInt8().apply(mlp(), None), x) == expected
+
+
+def test_peak_memory_covers_weights_and_a_large_activation():
+    model = nn.Linear(1024, 4096).eval()
+    x = torch.randn(256, 1024)
+    peak = peak_cpu_memory_bytes(model, model, (x,))
+    assert peak is not None
+    weights = resident_tensor_bytes(model)
+    assert weights == (1024 * 4096 + 4096) * 4
+    assert peak >= weights + 256 * 4096 * 4 * 0.9  # the 4 MiB output was resident during the call

@@ -1,0 +1,57 @@
+import pandas as pd
+import pytest
+
+import benchsuite
+from benchsuite.errors import StoreError
+from benchsuite.store import COLUMNS, SCHEMA_VERSION, ResultStore, to_frame
+
+from conftest import make_row as row
+
+
+def test_round_trip_keeps_values_types_and_order(tmp_path):
+    store = ResultStore(tmp_path / "s")
+    store.append([row(), row(method="dynamic-int8", score=0.8)])
+    store.append([row(run_id="r2", status="failed", error="boom", score=None)])
+    frame = benchsuite.load_results(tmp_path / "s")
+    assert list(frame.columns) == list(COLUMNS)
+    assert len(frame) == 3 and frame["schema_version"].eq(SCHEMA_VERSION).all()
+    assert frame.loc[1, "score"] == pytest.approx(0.8)
+    assert pd.isna(frame.loc[2, "score"]) and frame.loc[2, "error"] == "boom"
+    assert str(frame["model_size_bytes"].dtype) == "Int64"
+    assert str(frame["created_at"].dtype).startswith("datetime64")
+
+
+def test_append_is_atomic_and_never_rewrites(tmp_path):
+    store = ResultStore(tmp_path)
+    first = store.append([row()])
+    before = first.read_bytes()
+    store.append([row(run_id="r2")])
+    assert first.read_bytes() == before
+    assert not list(tmp_path.glob(".tmp-*"))
+    assert len(store.files()) == 2
+
+
+def test_rows_must_match_the_schema(tmp_path):
+    with pytest.raises(StoreError, match="unexpected \\['bogus'\\]"):
+        ResultStore(tmp_path).append([row(bogus=1)])
+    assert ResultStore(tmp_path).files() == []
+
+
+def test_empty_or_missing_store_reads_as_empty_frame(tmp_path):
+    frame = benchsuite.load_results(tmp_path / "missing")
+    assert frame.empty and list(frame.columns) == list(COLUMNS)
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    store = ResultStore(tmp_path)
+    frame = to_frame([row()])
+    frame["schema_version"] = SCHEMA_VERSION + 1
+    frame.to_parquet(tmp_path / "results-future.parquet")
+    with pytest.raises(StoreError, match="upgrade benchsuite"):
+        store.read()
+
+
+def test_store_env_variable_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCHSUITE_STORE", str(tmp_path))
+    ResultStore().append([row()])
+    assert len(benchsuite.load_results()) == 1

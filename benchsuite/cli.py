@@ -173,12 +173,22 @@ def _plugins(args: argparse.Namespace) -> int:
             print(f"\n{registry.kind}s:")
             for entry in registry:
                 cls = entry.obj
-                print(f"  {entry.name} (v{cls.version}, from {entry.plugin})")
+                print(f"  {entry.name} (v{cls.version}, from {entry.plugin}){_availability(registry.kind, cls)}")
                 for p in getattr(cls, "parameters", ()):
                     print(f"    {p.name}={p.default!r}: {p.help} [{p.accepts()}]")
                 for overrides in getattr(cls, "standard_configs", ()):
                     print(f"    standard: {format_spec(entry.name, overrides)}")
     return 0
+
+
+def _availability(kind: str, cls: type) -> str:
+    if kind != "backend":
+        return ""
+    try:
+        available = cls().availability()
+    except Exception as exc:  # a backend that cannot even be constructed is unavailable, not a crash
+        return f": unavailable ({type(exc).__name__}: {exc})"
+    return ": available" if available.ok else f": unavailable ({available.reason})"
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

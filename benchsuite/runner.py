@@ -118,13 +118,22 @@ def build_grid(plugins: Plugins, tasks: Sequence[str] = (), methods: Sequence[st
     for spec in map(_spec, backends):
         cls = plugins.backends.get(spec.name)
         backend_configs.append(Config.of(spec.name, parse_values(spec.name, cls.parameters, spec.raw_params)))
-    if not backends:
-        backend_configs = [Config.of(e.name, e.obj().params) for e in plugins.backends]
+    if not backends:  # the standard suite: every backend that is available here
+        backend_configs = [Config.of(e.name, b.params) for e in plugins.backends
+                           if (b := _available_backend(e.obj)) is not None]
     if not backend_configs:
-        raise UsageError("no backends are registered; check `benchsuite plugins`")
+        raise UsageError("no backend is available; check `benchsuite plugins --verbose`")
     return Grid(task_names, tuple(configs), tuple(dict.fromkeys(backend_configs)))
 
 
+
+
+def _available_backend(cls: type[Backend]) -> Backend | None:
+    try:
+        backend = cls()
+        return backend if backend.availability().ok else None
+    except Exception:
+        return None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -68,4 +68,5 @@ for task in tasks:
     if table.empty:
         st.info("No rows match the filters for this task.")
     else:
-        st.dataframe(table, hide_index=True, width="stretch")
+        formats = {name: st.column_config.NumberColumn(name, format=fmt) for name, fmt in data.FORMATS.items()}
+        st.dataframe(table, hide_index=True, width="stretch", column_config=formats)

@@ -20,14 +20,20 @@ TABLE_COLUMNS = {
     "latency_p50_ms": "p50 latency ms ↓",
     "latency_b1_p50_ms": "p50 latency b1 ms ↓",
     "speedup": "speedup ×↑",
-    "throughput_sps": "throughput samples/s ↑",
     "size_mb": "size MB ↓",
     "size_ratio": "size ratio ↓",
     "sparsity": "sparsity",
     "peak_memory_mb": "peak memory MB ↓",
+    "throughput_sps": "throughput samples/s ↑",
     "threads": "threads",
     "cpu_model": "CPU",
     "created_at": "measured at",
+}
+#: printf-style display formats by header (the data keep full precision)
+FORMATS = {
+    "score ↑": "%.4f", "Δ vs baseline ↑": "%+.4f", "p50 latency ms ↓": "%.2f", "p50 latency b1 ms ↓": "%.3f",
+    "speedup ×↑": "%.2f×", "size MB ↓": "%.2f", "size ratio ↓": "%.3f", "sparsity": "%.3f",
+    "peak memory MB ↓": "%.1f", "throughput samples/s ↑": "%.0f",
 }
 #: a configuration measured several times on the same machine shows only its newest result
 CONFIG_KEY = ["task", "task_version", "method", "params", "backend", "backend_params", "cpu_model", "gpu", "threads"]

@@ -100,3 +100,7 @@ def test_app_reports_an_unreadable_store_without_a_traceback(tmp_path, monkeypat
     (tmp_path / "results-bad.parquet").write_bytes(b"not parquet")
     at = run_app(tmp_path, monkeypatch)
     assert not at.exception and "Cannot read the results store" in at.error[0].value
+
+
+def test_every_display_format_names_a_table_column():
+    assert set(data.FORMATS) <= set(data.TABLE_COLUMNS.values())

@@ -13,7 +13,7 @@ def test_builtins_then_entry_points_then_plugins_dir():
     plugins = load_plugins(GOOD)
     sources = [info.source for info in plugins.infos.values()]
     assert sources == sorted(sources, key=["builtin", "entry point", "plugins dir"].index)
-    assert sources[-2:] == ["plugins dir", "plugins dir"]
+    assert sources[-3:] == ["plugins dir"] * 3
     assert {"baseline", "dynamic-int8", "magnitude-pruning", "toy-halve"} <= set(plugins.methods.names())
     assert plugins.methods.entry("toy-halve").plugin == "toy_methods"
     assert plugins.infos["toy_methods"].version.startswith("sha256:")
@@ -100,3 +100,4 @@ def test_plugins_command_lists_name_registrations_and_distribution():
     assert "benchsuite 0.1.0" in line and "method:magnitude-pruning" in line
     assert "standard: magnitude-pruning:sparsity=0.5" in proc.stdout
     assert "sparsity=0.5: fraction of prunable weights" in proc.stdout
+    assert "torch-cpu (v1, from builtin.backends.torch-cpu): available" in proc.stdout

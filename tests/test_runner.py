@@ -96,3 +96,10 @@ def test_a_task_that_cannot_be_set_up_fails_its_rows_and_the_grid_goes_on(toy_pl
     assert [(r["task"], r["status"]) for r in rows] == [("toy-broken", "failed")] * 2 + [("toy-blobs", "ok")] * 2
     assert rows[0]["error"] == ("task toy-broken could not be set up: "
                                 "FileNotFoundError: weights.safetensors not found")
+
+
+def test_an_unavailable_backend_gives_skipped_rows_with_the_reason(toy_plugins, toy_cache):
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-halve"], ["torch-cpu", "toy-unavailable"])
+    rows = run_grid(toy_plugins, grid, QUICK, progress=False)
+    assert [(r["backend"], r["status"]) for r in rows] == [("torch-cpu", "ok"), ("toy-unavailable", "skipped")] * 2
+    assert rows[1]["error"] == "backend toy-unavailable unavailable: no NPU on this machine"

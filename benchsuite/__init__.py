@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from .errors import BenchsuiteError
+from .errors import BenchsuiteError, Unsupported
 from .interfaces import (FAMILIES, MODALITIES, Availability, Backend, CompressionMethod, Metric, MethodContext,
                          Task, TaskInfo)
 from .params import Param
@@ -22,7 +22,7 @@ hookimpl = pluggy.HookimplMarker("benchsuite")
 
 __all__ = [
     "FAMILIES", "MODALITIES", "Availability", "Backend", "BenchsuiteError", "CompressionMethod", "Metric",
-    "MethodContext", "Param", "Task", "TaskInfo", "hookimpl", "load_plugins", "load_results", "run",
+    "MethodContext", "Param", "Task", "TaskInfo", "Unsupported", "hookimpl", "load_plugins", "load_results", "run",
 ]
 
 if TYPE_CHECKING:

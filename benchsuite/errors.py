@@ -35,3 +35,7 @@ class StoreError(BenchsuiteError):
 
 class DataError(BenchsuiteError):
     """A task's data or reference weights are missing or fail their checksum."""
+
+
+class Unsupported(BenchsuiteError):
+    """Raised by a method's apply() for a model or task it cannot handle; the run becomes a `skipped` row."""

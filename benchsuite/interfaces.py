@@ -75,8 +75,10 @@ class CompressionMethod(_Configurable, ABC):
     family: ClassVar[str] = "other"
     #: modalities this method supports; others become `skipped` rows
     modalities: ClassVar[tuple[str, ...]] = MODALITIES
-    #: the configurations the standard suite runs (each a dict of parameter overrides)
+    #: the headline configurations the standard suite runs (each a dict of parameter overrides)
     standard_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
+    #: further documented configurations that `--suite full` adds (a sweep: accuracy-size curves)
+    sweep_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ()
 
     def supports(self, task: TaskInfo) -> str | None:
         """Return None if this method can compress for `task`, else the reason it cannot."""

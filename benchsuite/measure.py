@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import io
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -215,7 +214,3 @@ def peak_cpu_memory_bytes(model: nn.Module, fn: Callable[..., torch.Tensor], inp
     if before is None or peak is None:
         return None
     return resident_tensor_bytes(model) + max(0, peak - before) * 1024
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

@@ -49,8 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true",
                      help="smoke test: 256 eval samples, short timing, 2 fine-tune steps; rows marked quick")
     run.add_argument("--seed", type=int, default=0, help="seed for compression and data order (default 0)")
-    run.add_argument("--finetune-budget", type=int, default=500, metavar="STEPS",
-                     help="most fine-tuning steps any method may take (default 500)")
+    run.add_argument("--suite", choices=("standard", "full"), default="standard",
+                     help="with no --method: each built-in method's headline configuration (standard) or its "
+                          "whole documented sweep too (full)")
+    run.add_argument("--track", choices=("closed", "open"), default="closed",
+                     help="closed: calibration + the shared fine-tuning budget (500 steps, 900 s); "
+                          "open: any budget, recorded")
+    run.add_argument("--finetune-budget", type=int, metavar="STEPS",
+                     help="open track: most fine-tuning steps per configuration")
+    run.add_argument("--finetune-budget-seconds", type=float, metavar="S",
+                     help="open track: most fine-tuning wall seconds per configuration")
     run.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
 
     results = sub.add_parser("results", parents=[store_opt], help="print or export stored results")
@@ -86,13 +94,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 def summary_frame(frame: Any) -> Any:
     """The human summary of result rows: one line per row, the columns a reader compares."""
-    from .params import format_spec
-    import json
-
-    out = frame.assign(
-        config=[format_spec(m, json.loads(p)) for m, p in zip(frame["method"], frame["params"])],
-        size_mb=frame["model_size_bytes"].astype("Float64") / 1e6,
-    )
+    out = frame.assign(size_mb=frame["model_size_bytes"].astype("Float64") / 1e6)
     return out[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
 
 
@@ -110,16 +112,28 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import RunOptions, build_grid, run_grid
     from .store import ResultStore, to_frame
 
-    if args.finetune_budget < 0:
-        raise UsageError(f"--finetune-budget got {args.finetune_budget}; it accepts an integer >= 0")
+    budget = {}
+    if args.finetune_budget is not None or args.finetune_budget_seconds is not None:
+        if args.track == "closed":
+            raise UsageError("--finetune-budget and --finetune-budget-seconds need --track open; "
+                             "the closed track uses the shared budget")
+        if args.finetune_budget is not None:
+            if args.finetune_budget < 0:
+                raise UsageError(f"--finetune-budget got {args.finetune_budget}; it accepts an integer >= 0")
+            budget["finetune_budget_steps"] = args.finetune_budget
+        if args.finetune_budget_seconds is not None:
+            if not args.finetune_budget_seconds > 0:
+                raise UsageError(f"--finetune-budget-seconds got {args.finetune_budget_seconds:g}; "
+                                 "it accepts a number > 0")
+            budget["finetune_budget_seconds"] = args.finetune_budget_seconds
+    options = RunOptions(quick=args.quick, seed=args.seed, track=args.track, **budget)
     plugins = _load(args)
-    grid = build_grid(plugins, args.task, args.method, args.backend)
+    grid = build_grid(plugins, args.task, args.method, args.backend, suite=args.suite)
     store = ResultStore(args.store)
     store.files()  # fail early on a bad --store, before any compute
-    options = RunOptions(quick=args.quick, seed=args.seed, finetune_budget_steps=args.finetune_budget)
     print(f"benchsuite: {len(grid)} runs: tasks {', '.join(grid.tasks)}; methods "
           f"{', '.join(c.spec for c in grid.methods)}; backends {', '.join(c.spec for c in grid.backends)}"
-          f"{' (quick)' if args.quick else ''}; store {store.path}", file=sys.stderr)
+          f"{' (quick)' if args.quick else ''}; {args.track} track; store {store.path}", file=sys.stderr)
     start = time.perf_counter()
     rows = run_grid(plugins, grid, options, store, progress=not args.no_progress)
     frame = to_frame(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -169,7 +170,19 @@ class Task(ABC):
 
     @abstractmethod
     def example_inputs(self, batch_size: int) -> Inputs:
-        """Fixed real inputs of `batch_size` samples, used for latency and FLOPs."""
+        """Fixed real inputs of `batch_size` samples, typical of the task (used for FLOPs and export)."""
+
+    def latency_inputs(self, batch_size: int) -> list[Inputs]:
+        """Real evaluation inputs that timed calls cycle through (the cost of dynamic models depends on them).
+
+        Every method of a task is timed on the same list. Default: the first evaluation batches (8 batches, or
+        64 single samples at batch 1).
+        """
+        batches = []
+        for inputs, _ in self.eval_batches(batch_size, limit=max(8 * batch_size, 64)):
+            if len(inputs[0]) == batch_size:
+                batches.append(inputs)
+        return batches or [self.example_inputs(batch_size)]
 
     @property
     def eval_size(self) -> int:
@@ -187,6 +200,7 @@ class CompressionCost:
 
     finetune_steps: int = 0
     calibration_samples: int = 0
+    stopped_by_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,11 +221,20 @@ class MethodContext:
     batch_size: int = 32
     #: set by --quick: every request for training batches is cut to this many steps
     max_steps_per_request: int | None = None
+    #: wall-clock fine-tuning budget; training batches stop coming once it is spent (None: no limit)
+    finetune_budget_seconds: float | None = None
+    started_at: float = field(default_factory=time.perf_counter)
+
+    def seconds_left(self) -> float:
+        if self.finetune_budget_seconds is None:
+            return float("inf")
+        return self.finetune_budget_seconds - (time.perf_counter() - self.started_at)
 
     def training_batches(self, steps: int, batch_size: int | None = None) -> Iterator[Batch]:
         """Yield `steps` training batches; raises BudgetExceeded past the run's fine-tuning budget.
 
-        Under ``--quick`` fewer steps may be yielded (see `max_steps_per_request`); loop over what is yielded.
+        Fewer steps may be yielded under ``--quick`` (see `max_steps_per_request`) or when the wall-clock
+        budget runs out; loop over what is yielded.
         """
         if self.max_steps_per_request is not None:
             steps = min(steps, self.max_steps_per_request)
@@ -220,8 +243,11 @@ class MethodContext:
             raise BudgetExceeded(
                 f"{steps} fine-tune steps asked, {remaining} left of the budget of {self.finetune_budget_steps}; "
                 "lower finetune_steps or raise --finetune-budget")
-        stream = self.train_stream(batch_size or self.batch_size, self.seed)
+        stream = self.train_stream(batch_size or self.batch_size, self.seed + self.cost.finetune_steps)
         for _ in range(steps):
+            if self.seconds_left() <= 0:  # the wall-clock budget is spent: stop early, the row records it
+                self.cost.stopped_by_time = True
+                return
             self.cost.finetune_steps += 1
             yield next(stream)
 

@@ -6,7 +6,7 @@ import ctypes
 import gc
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,22 +51,27 @@ class LatencyStats:
         return batch_size / (self.mean_ms / 1000.0)
 
 
-def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs, policy: TimingPolicy,
+def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inputs], policy: TimingPolicy,
                  synchronize: Callable[[], None] = lambda: None) -> LatencyStats:
-    """Warm up, then time individual calls of ``fn(*inputs)`` with `time.perf_counter_ns`."""
+    """Warm up, then time individual calls of ``fn(*inputs)`` with `time.perf_counter_ns`.
+
+    `inputs` is one input tuple or a list of them; calls cycle through the list in order.
+    """
+    cycle = [inputs] if isinstance(inputs, tuple) else list(inputs)
     clock = time.perf_counter_ns
     with torch.inference_mode():
         warm, start = 0, time.perf_counter()
         while warm < policy.warmup_calls or time.perf_counter() - start < policy.warmup_seconds:
-            fn(*inputs)
+            fn(*cycle[warm % len(cycle)])
             synchronize()
             warm += 1
         samples: list[int] = []
         begin = clock()
         min_ns, max_ns = policy.min_seconds * 1e9, policy.max_seconds * 1e9
         while True:
+            args = cycle[len(samples) % len(cycle)]
             t0 = clock()
-            fn(*inputs)
+            fn(*args)
             synchronize()
             t1 = clock()
             samples.append(t1 - t0)

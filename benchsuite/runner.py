@@ -7,6 +7,7 @@ own baseline score, latency and size. A failure in one cell becomes a `failed` r
 from __future__ import annotations
 
 import copy
+import json
 import random
 import sys
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import BenchsuiteError, UsageError
+from .errors import BenchsuiteError, Unsupported, UsageError
 from .hardware import machine_info, software_info
 from .interfaces import Availability, Backend, CompressionMethod, MethodContext, Task
 from .measure import (TimingPolicy, count_flops, count_params, evaluate, serialized_size_bytes,
@@ -52,18 +53,54 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Pipeline:
+    """One method configuration, or several applied in order (``a:x=1 > b``)."""
+
+    steps: tuple[Config, ...]
+
+    @property
+    def spec(self) -> str:
+        return " > ".join(step.spec for step in self.steps)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.steps == (Config(BASELINE),)
+
+
+TRACKS = ("closed", "open")
+#: the shared fine-tuning budget of the closed track, the same for every method
+CLOSED_BUDGET_STEPS = 500
+CLOSED_BUDGET_SECONDS = 900.0
+SUITES = ("standard", "full")
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """How a grid is run.
 
     :param quick: small evaluation subset, short timing, fine-tuning capped; rows are marked `quick`.
     :param seed: seeds compression, fine-tuning and data order.
-    :param finetune_budget_steps: the most fine-tuning steps any method may take in this run.
+    :param track: ``closed`` (calibration plus at most the shared fine-tuning budget) or ``open`` (any budget).
+    :param finetune_budget_steps: the most fine-tuning steps a configuration may take (all pipeline steps together).
+    :param finetune_budget_seconds: the most wall seconds of fine-tuning; batches stop coming after it.
     """
 
     quick: bool = False
     seed: int = 0
-    finetune_budget_steps: int = 500
+    track: str = "closed"
+    finetune_budget_steps: int = CLOSED_BUDGET_STEPS
+    finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS
     timing: TimingPolicy = field(default_factory=TimingPolicy)
+
+    def __post_init__(self) -> None:
+        if self.track not in TRACKS:
+            raise UsageError(f"unknown track {self.track!r}; use one of {', '.join(TRACKS)}")
+        if self.track == "closed" and (self.finetune_budget_steps, self.finetune_budget_seconds) != (
+                CLOSED_BUDGET_STEPS, CLOSED_BUDGET_SECONDS):
+            raise UsageError(f"the closed track uses the shared budget of {CLOSED_BUDGET_STEPS} steps and "
+                             f"{CLOSED_BUDGET_SECONDS:g} s; use --track open to set another")
+        if self.finetune_budget_steps < 0 or not self.finetune_budget_seconds > 0:
+            raise UsageError("fine-tuning budgets must be >= 0 steps and > 0 seconds")
 
     @property
     def eval_limit(self) -> int | None:
@@ -76,10 +113,10 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Grid:
-    """A validated selection: task names, method configurations (baseline first), backend configurations."""
+    """A validated selection: task names, method pipelines (baseline first), backend configurations."""
 
     tasks: tuple[str, ...]
-    methods: tuple[Config, ...]
+    methods: tuple[Pipeline, ...]
     backends: tuple[Config, ...]
 
     def __len__(self) -> int:
@@ -90,42 +127,58 @@ def _spec(item: str | Spec) -> Spec:
     return item if isinstance(item, Spec) else parse_spec(item)
 
 
-def build_grid(plugins: Plugins, tasks: Sequence[str] = (), methods: Sequence[str | Spec] = (),
-               backends: Sequence[str | Spec] = ()) -> Grid:
-    """Validate a selection; empty selections mean the standard suite. Raises UsageError on bad input."""
+def parse_pipeline(plugins: Plugins, text: str) -> Pipeline:
+    """``"magnitude-pruning:sparsity=0.5 > dynamic-int8"`` -> a validated Pipeline."""
+    steps = []
+    for part in text.split(">"):
+        if not part.strip():
+            raise UsageError(f"empty step in method pipeline {text!r}; write a:k=v > b")
+        spec = parse_spec(part)
+        cls = plugins.methods.get(spec.name)
+        steps.append(Config.of(spec.name, parse_values(spec.name, cls.parameters, spec.raw_params)))
+    return Pipeline(tuple(steps))
+
+
+def build_grid(plugins: Plugins, tasks: Sequence[str] = (), methods: Sequence[str] = (),
+               backends: Sequence[str | Spec] = (), suite: str = "standard") -> Grid:
+    """Validate a selection; empty method/task/backend selections mean the suite. Raises UsageError on bad input.
+
+    :param suite: ``standard`` runs each built-in method's headline configurations; ``full`` adds its sweep.
+    """
+    if suite not in SUITES:
+        raise UsageError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
     task_names = tuple(dict.fromkeys(tasks)) or tuple(plugins.tasks.names())
     for name in task_names:
         plugins.tasks.entry(name)
     if not task_names:
         raise UsageError("no tasks are registered; check `benchsuite plugins` for plugins that failed to load")
 
-    configs: list[Config] = []
+    pipelines: list[Pipeline] = []
     if methods:
-        for spec in map(_spec, methods):
-            cls = plugins.methods.get(spec.name)
-            configs.append(Config.of(spec.name, parse_values(spec.name, cls.parameters, spec.raw_params)))
+        pipelines = [parse_pipeline(plugins, text) for text in methods]
     else:
         for entry in plugins.methods:
             if plugins.infos[entry.plugin].source == "builtin":
-                for overrides in entry.obj.standard_configs:
-                    configs.append(Config.of(entry.name, entry.obj(**overrides).params))
+                configs = list(entry.obj.standard_configs)
+                if suite == "full":
+                    configs += list(entry.obj.sweep_configs)
+                for overrides in configs:
+                    pipelines.append(Pipeline((Config.of(entry.name, entry.obj(**overrides).params),)))
     if BASELINE not in plugins.methods:
         raise UsageError("the baseline method is not registered (is builtin.methods.baseline blocked?)")
-    baseline = Config(BASELINE)
-    configs = [baseline] + [c for c in dict.fromkeys(configs) if c != baseline]
+    baseline = Pipeline((Config(BASELINE),))
+    pipelines = [baseline] + [p for p in dict.fromkeys(pipelines) if p != baseline]
 
     backend_configs = []
     for spec in map(_spec, backends):
         cls = plugins.backends.get(spec.name)
         backend_configs.append(Config.of(spec.name, parse_values(spec.name, cls.parameters, spec.raw_params)))
-    if not backends:  # the standard suite: every backend that is available here
+    if not backends:  # the suite: every backend that is available here
         backend_configs = [Config.of(e.name, b.params) for e in plugins.backends
                            if (b := _available_backend(e.obj)) is not None]
     if not backend_configs:
         raise UsageError("no backend is available; check `benchsuite plugins --verbose`")
-    return Grid(task_names, tuple(configs), tuple(dict.fromkeys(backend_configs)))
-
-
+    return Grid(task_names, tuple(pipelines), tuple(dict.fromkeys(backend_configs)))
 
 
 def _available_backend(cls: type[Backend]) -> Backend | None:
@@ -171,7 +224,7 @@ class Progress:
         self.grid.update(1)
         if not self.enabled:
             return
-        label = f"{row['task']} × {format_spec(row['method'], _loads(row['params']))} × {row['backend']}"
+        label = f"{row['task']} × {row['config']} × {row['backend']}"
         if row["status"] == "ok":
             detail = (f"{row['metric']}={row['score']:.4f} p50={row['latency_p50_ms']:.2f}ms "
                       f"speedup={row['speedup'] if row['speedup'] is not None else float('nan'):.2f}x "
@@ -182,12 +235,6 @@ class Progress:
 
     def close(self) -> None:
         self.grid.close()
-
-
-def _loads(text: str) -> dict[str, Any]:
-    import json
-
-    return json.loads(text)
 
 
 def _seed_everything(seed: int) -> None:
@@ -235,67 +282,71 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
             except Exception as exc:
                 setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
             baselines = {config: _Baseline() for config, _, _ in backends}
-            for method_config in grid.methods:
-                method_cls = plugins.methods.get(method_config.name)
-                method = method_cls(**method_config.kwargs)
-                base_row = _row_template(run_id, task, method, method_config, plugins, options)
-                model, compress_error, cost = None, setup_error, {}
+            for pipeline in grid.methods:
+                methods = [plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
+                base_row = _row_template(run_id, task, pipeline, methods, plugins, options)
+                model, compress_error, skip_reason, cost = None, setup_error, None, {}
                 if compress_error is None:
-                    reason = method.supports(task.info)
-                    if reason is not None:
-                        for config, backend, _ in backends:
-                            emit(_finish(base_row, config, backend, status="skipped", error=reason))
-                        continue
-                    try:
-                        model, cost = _compress(task, reference, method, options)
-                    except Exception as exc:
-                        compress_error = f"compression failed: {_one_line(exc)}"
+                    skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
+                    if skip_reason is None:
+                        try:
+                            model, cost = _compress(task, reference, methods, options)
+                        except Unsupported as exc:
+                            skip_reason = str(exc)
+                        except Exception as exc:
+                            compress_error = f"compression failed: {_one_line(exc)}"
                 for config, backend, available in backends:
-                    if backend is None or not available.ok:
+                    if skip_reason is not None:
+                        emit(_finish(base_row, config, backend, status="skipped", error=skip_reason))
+                    elif backend is None or not available.ok:
                         emit(_finish(base_row, config, backend, status="skipped",
                                      error=f"backend {config.name} unavailable: {available.reason}"))
-                        continue
-                    if compress_error is not None:
+                    elif compress_error is not None:
                         emit(_finish(base_row, config, backend, status="failed", error=compress_error, **cost))
-                        continue
-                    label = f"{task_name} × {method_config.spec} × {config.name}"
-                    try:
-                        measured = _measure(task, model, backend, options, bars, label)
-                    except Exception as exc:
-                        emit(_finish(base_row, config, backend, status="failed",
-                                     error=f"measurement failed: {_one_line(exc)}", **cost))
-                        continue
-                    finally:
-                        torch.set_num_threads(threads_before)
-                    if method_config.name == BASELINE:
-                        baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
-                                                      measured["latency_b1_p50_ms"], measured["model_size_bytes"])
-                    emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
-                                 **_relative(measured, baselines[config])))
+                    else:
+                        label = f"{task_name} × {pipeline.spec} × {config.name}"
+                        try:
+                            measured = _measure(task, model, backend, options, bars, label)
+                        except Exception as exc:
+                            emit(_finish(base_row, config, backend, status="failed",
+                                         error=f"measurement failed: {_one_line(exc)}", **cost))
+                            continue
+                        finally:
+                            torch.set_num_threads(threads_before)
+                        if pipeline.is_baseline:
+                            baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
+                                                          measured["latency_b1_p50_ms"],
+                                                          measured["model_size_bytes"])
+                        emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
+                                     **_relative(measured, baselines[config])))
     finally:
         bars.close()
     return rows
 
 
-def _compress(task: Task, reference: Any, method: CompressionMethod,
+def _compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
               options: RunOptions) -> tuple[Any, dict[str, Any]]:
+    """Apply the pipeline's methods in order to a copy of the reference, under one shared budget."""
     import torch
 
     model = copy.deepcopy(reference)
-    budget = options.finetune_budget_steps
     context = MethodContext(task=task.info, teacher=reference, seed=options.seed, device=torch.device("cpu"),
-                            finetune_budget_steps=budget, train_stream=task.train_batches,
-                            max_steps_per_request=QUICK_FINETUNE_STEPS if options.quick else None)
+                            finetune_budget_steps=options.finetune_budget_steps, train_stream=task.train_batches,
+                            max_steps_per_request=QUICK_FINETUNE_STEPS if options.quick else None,
+                            finetune_budget_seconds=options.finetune_budget_seconds)
     _seed_everything(options.seed)
     start = time.perf_counter()
-    compressed = method.apply(model, context)
+    for method in methods:
+        model = method.apply(model, context)
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"{method.name}.apply returned {type(model).__name__}, not a torch.nn.Module")
     seconds = time.perf_counter() - start
-    if not isinstance(compressed, torch.nn.Module):
-        raise TypeError(f"{method.name}.apply returned {type(compressed).__name__}, not a torch.nn.Module")
-    compressed.eval()
-    return compressed, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,
-                        "calibration_samples": context.cost.calibration_samples,
-                        "finetune_budget_steps": budget}
+    model.eval()
+    return model, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,
+                   "calibration_samples": context.cost.calibration_samples,
+                   "finetune_budget_steps": options.finetune_budget_steps,
+                   "finetune_budget_seconds": options.finetune_budget_seconds,
+                   "finetune_stopped_by_time": context.cost.stopped_by_time}
 
 
 def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars: Progress,
@@ -305,7 +356,6 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
 
     model = copy.deepcopy(model)
     batch_inputs = to_device(task.example_inputs(task.batch_size))
-    single_inputs = to_device(task.example_inputs(1))
     size = serialized_size_bytes(model)
     total, nonzero = count_params(model)
     flops = count_flops(model, task.example_inputs(1))
@@ -314,12 +364,17 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
 
     eval_total = options.eval_limit or task.eval_size
     bar = bars.cell(f"{label}: evaluating", eval_total)
+    report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
+    if callable(report):
+        report()  # reset the counters
     batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))
     score, samples = evaluate(fn, batches, task.metric, on_batch=bar.update)
+    model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
     bar.set_description(f"{label}: timing")
     policy = options.timing_policy
-    at_batch = time_latency(fn, batch_inputs, policy, backend.synchronize)
-    at_one = time_latency(fn, single_inputs, policy, backend.synchronize)
+    at_batch = time_latency(fn, [to_device(x) for x in task.latency_inputs(task.batch_size)], policy,
+                            backend.synchronize)
+    at_one = time_latency(fn, [to_device(x) for x in task.latency_inputs(1)], policy, backend.synchronize)
     peak = backend.peak_memory_bytes(model, fn, batch_inputs)
     bar.close()
     return {
@@ -347,6 +402,8 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
         "sparsity": 1.0 - nonzero / total if total else None,
         "flops": flops,
         "peak_memory_bytes": peak,
+        "mean_exit_depth": model_metrics.get("mean_exit_depth"),
+        "model_metrics": json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
     }
 
 
@@ -366,17 +423,24 @@ def _relative(measured: Mapping[str, Any], baseline: _Baseline) -> dict[str, Any
     }
 
 
-def _row_template(run_id: str, task: Task | type[Task], method: CompressionMethod, config: Config, plugins: Plugins,
-                  options: RunOptions) -> dict[str, Any]:
-    entry = plugins.methods.entry(method.name)
-    dist, dist_version = plugins.dist_of(entry.plugin)
+def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, methods: Sequence[CompressionMethod],
+                  plugins: Plugins, options: RunOptions) -> dict[str, Any]:
+    entries = [plugins.methods.entry(m.name) for m in methods]
+    dists = [plugins.dist_of(e.plugin) for e in entries]
+
+    def joined(values: Sequence[str]) -> str:
+        return " > ".join(values)
+
+    params = [dict(step.params) for step in pipeline.steps]
     return {
-        "run_id": run_id, "quick": options.quick, "seed": options.seed,
+        "run_id": run_id, "quick": options.quick, "seed": options.seed, "track": options.track,
         "task": task.name, "task_version": task.version, "modality": task.modality,
         "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
-        "method": method.name, "method_family": method.family, "method_version": method.version,
-        "params": params_json(config.kwargs), "method_plugin": entry.plugin,
-        "method_dist": dist, "method_dist_version": dist_version,
+        "config": pipeline.spec, "method": joined([m.name for m in methods]),
+        "method_family": joined([m.family for m in methods]), "method_version": joined([m.version for m in methods]),
+        "params": params_json(params[0]) if len(params) == 1 else json.dumps(params, sort_keys=True),
+        "method_plugin": joined([e.plugin for e in entries]),
+        "method_dist": joined([d for d, _ in dists]), "method_dist_version": joined([v for _, v in dists]),
         **machine_info(), **software_info(),
     }
 
@@ -387,7 +451,8 @@ _MEASURED = ("threads", "device", "score", "baseline_score", "score_delta", "eva
              "latency_b1_p99_ms", "latency_b1_mean_ms", "latency_b1_std_ms", "latency_b1_samples", "speedup_b1",
              "baseline_latency_p50_ms", "model_size_bytes", "baseline_model_size_bytes", "size_ratio",
              "params_total", "params_nonzero", "sparsity", "flops", "peak_memory_bytes", "compress_seconds",
-             "finetune_steps", "finetune_budget_steps", "calibration_samples")
+             "finetune_steps", "finetune_budget_steps", "finetune_budget_seconds", "finetune_stopped_by_time",
+             "calibration_samples", "mean_exit_depth", "model_metrics")
 
 
 def _finish(base: Mapping[str, Any], backend_config: Config, backend: Backend | None, *, status: str,
@@ -402,8 +467,10 @@ def _finish(base: Mapping[str, Any], backend_config: Config, backend: Backend | 
 
 
 def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequence[str] = (), *,
-        store: str | None = None, quick: bool = False, seed: int = 0, finetune_budget_steps: int = 500,
-        plugins_dir: str | None = None, progress: bool = False) -> Any:
+        store: str | None = None, quick: bool = False, seed: int = 0, suite: str = "standard",
+        track: str = "closed", finetune_budget_steps: int = CLOSED_BUDGET_STEPS,
+        finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS, plugins_dir: str | None = None,
+        progress: bool = False) -> Any:
     """Run a grid from Python and return its rows as a DataFrame (also appended to the store).
 
     Arguments are spelled as on the command line: ``run(["mnist-cnn"], ["magnitude-pruning:sparsity=0.7"])``.
@@ -412,7 +479,8 @@ def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequen
     from .store import to_frame
 
     plugins = load_plugins(plugins_dir)
-    grid = build_grid(plugins, tasks, methods, backends)
-    options = RunOptions(quick=quick, seed=seed, finetune_budget_steps=finetune_budget_steps)
+    grid = build_grid(plugins, tasks, methods, backends, suite=suite)
+    options = RunOptions(quick=quick, seed=seed, track=track, finetune_budget_steps=finetune_budget_steps,
+                         finetune_budget_seconds=finetune_budget_seconds)
     rows = run_grid(plugins, grid, options, ResultStore(store), progress=progress)
     return to_frame(rows)

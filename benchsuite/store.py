@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import StoreError
 from .paths import store_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_PREFIX = "results-"
 
 
@@ -36,16 +36,18 @@ SCHEMA: tuple[Column, ...] = (
     Column("status", "string", "ok, failed or skipped"),
     Column("error", "string", "one-line reason for failed or skipped rows"),
     Column("quick", "boolean", "measured with --quick (small eval subset, short timing); hidden by default"),
+    Column("track", "string", "closed (calibration + the shared fine-tuning budget) or open (any budget)"),
     Column("task", "string", "task name"),
     Column("task_version", "string", "task version; results of different versions are not comparable"),
     Column("modality", "string", "vision or nlp"),
     Column("metric", "string", "name of the task metric"),
     Column("higher_is_better", "boolean", "direction of the task metric"),
-    Column("method", "string", "compression method name"),
-    Column("method_family", "string", "quantization, pruning, distillation, factorization, architecture, dynamic, other"),
-    Column("method_version", "string", "method version"),
-    Column("params", "string", "method parameters as canonical JSON"),
-    Column("method_plugin", "string", "plugin that registered the method"),
+    Column("config", "string", "the method configuration as `benchsuite run --method` spells it (pipelines: a > b)"),
+    Column("method", "string", "compression method name (pipelines: names joined by ' > ')"),
+    Column("method_family", "string", "quantization, pruning, distillation, factorization, architecture, dynamic, other (pipelines: joined by ' > ')"),
+    Column("method_version", "string", "method version (pipelines: joined by ' > ')"),
+    Column("params", "string", "method parameters as canonical JSON (pipelines: a JSON list, one object per step)"),
+    Column("method_plugin", "string", "plugin that registered the method (pipelines: joined by ' > ')"),
     Column("method_dist", "string", "distribution (or plugins-dir file) that ships the method"),
     Column("method_dist_version", "string", "version (or file hash) of that distribution"),
     Column("backend", "string", "backend name"),
@@ -82,9 +84,13 @@ SCHEMA: tuple[Column, ...] = (
     Column("sparsity", "float64", "1 - params_nonzero / params_total"),
     Column("flops", "Int64", "theoretical dense FLOPs of one forward pass at batch 1"),
     Column("peak_memory_bytes", "Int64", "resident model tensors + peak extra memory of one call at batch_size"),
+    Column("mean_exit_depth", "float64", "dynamic models: blocks/layers run per evaluation sample, on average"),
+    Column("model_metrics", "string", "JSON of any other metrics the compressed model reported over the evaluation"),
     Column("compress_seconds", "float64", "wall seconds spent in the method's apply()"),
     Column("finetune_steps", "Int64", "fine-tuning steps the method used"),
     Column("finetune_budget_steps", "Int64", "fine-tuning steps the run allowed"),
+    Column("finetune_budget_seconds", "float64", "fine-tuning wall seconds the run allowed"),
+    Column("finetune_stopped_by_time", "boolean", "fine-tuning was cut short by the wall-clock budget"),
     Column("calibration_samples", "Int64", "calibration samples the method used"),
     Column("cpu_model", "string", "CPU model name"),
     Column("cpu_cores", "Int64", "logical CPU cores of the machine"),
@@ -164,15 +170,34 @@ class ResultStore:
                 raise StoreError(f"cannot read results file {file}: {type(exc).__name__}; "
                                  "move it out of the store folder") from None
             versions = set(frame["schema_version"].dropna().astype(int)) if "schema_version" in frame else {0}
-            if versions - {SCHEMA_VERSION}:
-                raise StoreError(f"{file} has schema_version {sorted(versions)}, this benchsuite reads "
+            if max(versions, default=0) > SCHEMA_VERSION:
+                raise StoreError(f"{file} has schema_version {max(versions)}, this benchsuite reads up to "
                                  f"{SCHEMA_VERSION}; upgrade benchsuite or use another --store")
+            if versions == {1}:
+                frame = _migrate_v1(frame)
+            elif versions != {SCHEMA_VERSION}:
+                raise StoreError(f"{file} has schema_version {sorted(versions)}, which no benchsuite wrote; "
+                                 "move it out of the store folder")
             frames.append(frame)
         if not frames:
             return empty_frame()
         out = pd.concat(frames, ignore_index=True)
         return out.reindex(columns=list(COLUMNS)).astype({k: v for k, v in _DTYPES.items()
                                                           if not v.startswith("datetime")})
+
+
+def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 1 -> 2: adds config, track, the seconds budget and model-reported metrics."""
+    import json
+
+    from .params import format_spec
+
+    return frame.assign(
+        schema_version=SCHEMA_VERSION,
+        config=[format_spec(m, json.loads(p)) for m, p in zip(frame["method"], frame["params"])],
+        track="open", finetune_budget_seconds=float("nan"), finetune_stopped_by_time=pd.NA,
+        mean_exit_depth=float("nan"), model_metrics="",
+    )
 
 
 def load_results(store: str | Path | None = None) -> pd.DataFrame:

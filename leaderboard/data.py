@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import pandas as pd
 
-from benchsuite.params import format_spec
 
 #: the leaderboard's columns: source column -> header (units in the header, ↑/↓ = higher/lower is better)
 TABLE_COLUMNS = {
@@ -86,7 +84,6 @@ def leaderboard(frame: pd.DataFrame, task: str, backends: Sequence[str] | None =
         rows = rows[rows["backend"].isin(list(backends))]
     rows = rank(newest_per_config(rows))
     rows = rows.assign(
-        config=[format_spec(m, json.loads(p)) for m, p in zip(rows["method"], rows["params"])],
         size_mb=rows["model_size_bytes"].astype("Float64") / 1e6,
         peak_memory_mb=rows["peak_memory_bytes"].astype("Float64") / 1e6,
     )

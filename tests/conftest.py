@@ -54,4 +54,11 @@ def make_row(**overrides):
                 latency_p50_ms=1.5, model_size_bytes=1000, params_total=10, params_nonzero=5, threads=2,
                 higher_is_better=True)
     base.update(overrides)
+    if "config" not in overrides:
+        import json
+
+        from benchsuite.params import format_spec
+
+        base["config"] = format_spec(base["method"], json.loads(base["params"]))
+    base.setdefault("track", "closed")
     return base

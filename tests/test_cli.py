@@ -28,7 +28,12 @@ def one_line_error(proc, code=2):
     (["--method", "magnitude-pruning:sparsity"], "is not key=value"),
     (["--task", "mnist"], "Unknown task 'mnist'. Did you mean 'mnist-cnn'?"),
     (["--backend", "torch-cpu:threads=-1"], "parameter 'threads' got -1"),
-    (["--finetune-budget", "-5"], "--finetune-budget got -5"),
+    (["--track", "open", "--finetune-budget", "-5"], "--finetune-budget got -5"),
+    (["--finetune-budget", "10"], "need --track open"),
+    (["--track", "open", "--finetune-budget-seconds", "0"], "--finetune-budget-seconds got 0"),
+    (["--method", "magnitude-pruning >"], "empty step in method pipeline"),
+    (["--method", "magnitude-pruning > dynamic-int9"], "Unknown method 'dynamic-int9'. Did you mean 'dynamic-int8'?"),
+    (["--suite", "huge"], "invalid choice: 'huge'"),
     (["--plugins-dir", "/nonexistent"], "is not a directory"),
     (["--seed", "x"], "invalid int value"),
     (["--bogus"], "unrecognized arguments: --bogus"),
@@ -47,7 +52,7 @@ def test_quick_run_end_to_end_then_results_in_every_format(tmp_path, env):
     assert "3 runs in" in proc.stderr and "3 ok, 0 failed" in proc.stderr
     assert "toy-halve:factor=0.5" in proc.stdout and "speedup" in proc.stdout  # the summary table
     table = cli("results", "--store", str(store), check=0).stdout
-    assert "magnitude-pruning:finetune_steps=100,lr=0.0,sparsity=0.5" in table
+    assert "magnitude-pruning:sparsity=0.5,scope=global,schedule=oneshot," in table
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
     assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}
     csv = cli("results", "--store", str(store), "--format", "csv", check=0).stdout

@@ -63,3 +63,45 @@ def test_magnitude_pruning_over_budget_fails():
 def test_method_params_are_validated_on_construction():
     with pytest.raises(Exception, match="'magnitude-pruning': parameter 'sparsity' got 1.2"):
         MagnitudePruning(sparsity=1.2)
+
+
+def layer_sparsities(model):
+    return [float((m.weight == 0).float().mean()) for m, _ in prunable_weights(model)]
+
+
+def test_layer_scope_prunes_every_layer_to_the_target():
+    model = MagnitudePruning(sparsity=0.6, scope="layer", finetune_steps=0).apply(tiny(), context())
+    assert layer_sparsities(model) == pytest.approx([0.6] * 3, abs=0.02)
+
+
+def test_global_scope_prunes_layers_unevenly():
+    spread = layer_sparsities(MagnitudePruning(sparsity=0.6, finetune_steps=0).apply(tiny(), context()))
+    assert max(spread) - min(spread) > 0.05
+
+
+def test_gradual_schedule_ramps_up_and_ends_at_the_target():
+    from benchsuite_plugins.methods.magnitude_pruning import cubic_schedule
+
+    levels = cubic_schedule(0.8, 4)
+    assert levels[-1] == pytest.approx(0.8) and levels == sorted(levels) and levels[0] > 0.8 / 4
+    ctx = context()
+    model = MagnitudePruning(sparsity=0.8, schedule="gradual", stages=4, finetune_steps=20).apply(tiny(), ctx)
+    weights = [m.weight for m, _ in prunable_weights(model)]
+    zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+    assert zeros == pytest.approx(0.8, abs=2e-3) and ctx.cost.finetune_steps == 20
+
+
+def test_a_shortened_gradual_run_still_reaches_the_target():
+    ctx = MethodContext(task=INFO, teacher=tiny(), seed=0, device=torch.device("cpu"), finetune_budget_steps=100,
+                        train_stream=stream, max_steps_per_request=2)
+    model = MagnitudePruning(sparsity=0.7, schedule="gradual", finetune_steps=50).apply(tiny(), ctx)
+    weights = [m.weight for m, _ in prunable_weights(model)]
+    assert sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights) == pytest.approx(0.7, abs=2e-3)
+    assert ctx.cost.finetune_steps == 2
+
+
+def test_magnitude_pruning_refuses_a_model_without_weights():
+    from benchsuite import Unsupported
+
+    with pytest.raises(Unsupported):
+        MagnitudePruning().apply(nn.Sequential(nn.ReLU()), context())

@@ -9,10 +9,6 @@ from benchsuite.store import ResultStore, load_results
 QUICK = RunOptions(quick=True)
 
 
-def by_method(rows):
-    return {(r["method"], r["params"]): r for r in rows}
-
-
 def test_grid_puts_baseline_first_and_dedupes(toy_plugins):
     grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-halve", "baseline", "toy-halve:factor=0.5"])
     assert [c.spec for c in grid.methods] == ["baseline", "toy-halve:factor=0.5"]
@@ -21,7 +17,10 @@ def test_grid_puts_baseline_first_and_dedupes(toy_plugins):
 
 def test_standard_suite_uses_builtin_methods_only(toy_plugins):
     grid = build_grid(toy_plugins, ["toy-blobs"])
-    assert [c.spec for c in grid.methods] == ["baseline", "dynamic-int8", "magnitude-pruning:sparsity=0.5,finetune_steps=100,lr=0.0"]
+    builtin = [e for e in toy_plugins.methods if toy_plugins.infos[e.plugin].source == "builtin"]
+    expected = ["baseline"] + [e.name for e in builtin if e.name != "baseline" for _ in e.obj.standard_configs]
+    assert [p.steps[0].name for p in grid.methods] == expected
+    assert "magnitude-pruning:sparsity=0.5,scope=global,schedule=oneshot" in [p.spec[:60] for p in grid.methods]
 
 
 def test_bad_selection_fails_before_running(toy_plugins):
@@ -47,8 +46,8 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
         assert r["baseline_score"] == base["score"] and r["run_id"] == base["run_id"]
         assert r["latency_p50_ms"] > 0 and r["latency_b1_p50_ms"] > 0 and r["throughput_sps"] > 0
         assert r["quick"] is True and r["threads"] >= 1 and r["cpu_model"] and r["torch_version"]
-    pruned = by_method(rows)[("magnitude-pruning", json.dumps({"finetune_steps": 100, "lr": 0.0, "sparsity": 0.6},
-                                                              sort_keys=True, separators=(",", ":")))]
+    pruned = next(r for r in rows if r["method"] == "magnitude-pruning")
+    assert json.loads(pruned["params"])["sparsity"] == 0.6
     assert pruned["sparsity"] == pytest.approx(0.6 * (8 * 32 + 32 * 3) / (8 * 32 + 32 + 32 * 3 + 3), abs=0.003)
     int8 = next(r for r in rows if r["method"] == "dynamic-int8")
     assert int8["size_ratio"] > 0 and int8["flops"] == base["flops"]
@@ -59,7 +58,7 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
 def test_failures_and_unsupported_methods_become_rows_and_the_grid_goes_on(toy_plugins, toy_cache):
     grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-explodes", "toy-nlp-only", "toy-wrong-type", "toy-halve",
                                                     "toy-greedy:steps=900"])
-    rows = {r["method"]: r for r in run_grid(toy_plugins, grid, RunOptions(finetune_budget_steps=50,
+    rows = {r["method"]: r for r in run_grid(toy_plugins, grid, RunOptions(track="open", finetune_budget_steps=50,
                                                                           timing=QUICK.timing_policy), progress=False)}
     assert rows["toy-explodes"]["status"] == "failed"
     assert rows["toy-explodes"]["error"] == "compression failed: RuntimeError: boom from toy-explodes"
@@ -67,6 +66,7 @@ def test_failures_and_unsupported_methods_become_rows_and_the_grid_goes_on(toy_p
     assert rows["toy-wrong-type"]["status"] == "failed" and "not a torch.nn.Module" in rows["toy-wrong-type"]["error"]
     assert rows["toy-greedy"]["status"] == "failed" and "budget of 50" in rows["toy-greedy"]["error"]
     assert rows["toy-halve"]["status"] == "ok"
+    assert rows["toy-halve"]["track"] == "open" and rows["toy-halve"]["finetune_budget_steps"] == 50
 
 
 def test_compression_cost_is_counted_by_the_core(toy_plugins, toy_cache):
@@ -103,3 +103,65 @@ def test_an_unavailable_backend_gives_skipped_rows_with_the_reason(toy_plugins, 
     rows = run_grid(toy_plugins, grid, QUICK, progress=False)
     assert [(r["backend"], r["status"]) for r in rows] == [("torch-cpu", "ok"), ("toy-unavailable", "skipped")] * 2
     assert rows[1]["error"] == "backend toy-unavailable unavailable: no NPU on this machine"
+
+
+def test_a_method_that_raises_unsupported_gives_skipped_rows(toy_plugins, toy_cache):
+    rows = run_grid(toy_plugins, build_grid(toy_plugins, ["toy-blobs"], ["toy-refuses"]), QUICK, progress=False)
+    assert rows[1]["status"] == "skipped" and rows[1]["error"] == "toy-refuses handles no Sequential models"
+
+
+def test_pipelines_apply_steps_in_order_and_record_each_step(toy_plugins, toy_cache):
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["magnitude-pruning:sparsity=0.5,finetune_steps=3 > dynamic-int8"])
+    spec = grid.methods[1].spec
+    assert spec.startswith("magnitude-pruning:sparsity=0.5,") and spec.endswith(",finetune_steps=3,lr=0.0 > dynamic-int8")
+    row = run_grid(toy_plugins, grid, RunOptions(timing=QUICK.timing_policy), progress=False)[1]
+    assert row["status"] == "ok"
+    assert row["method"] == "magnitude-pruning > dynamic-int8"
+    assert row["method_family"] == "pruning > quantization"
+    steps = json.loads(row["params"])
+    assert len(steps) == 2 and steps[0]["finetune_steps"] == 3 and steps[0]["sparsity"] == 0.5 and steps[1] == {}
+    assert row["config"] == grid.methods[1].spec
+    assert row["finetune_steps"] == 3 and row["sparsity"] > 0.3  # pruned, then quantized (zeros survive int8)
+
+
+def test_suite_full_adds_each_methods_sweep(toy_plugins):
+    standard = build_grid(toy_plugins, ["toy-blobs"])
+    full = build_grid(toy_plugins, ["toy-blobs"], suite="full")
+    assert set(p.spec for p in standard.methods) <= set(p.spec for p in full.methods)
+    for entry in toy_plugins.methods:
+        if toy_plugins.infos[entry.plugin].source == "builtin":
+            assert sum(p.steps[0].name == entry.name for p in full.methods) == max(
+                1, len(entry.obj.standard_configs) + len(entry.obj.sweep_configs))
+
+
+def test_wall_clock_budget_stops_finetuning_and_is_recorded(toy_plugins, toy_cache):
+    options = RunOptions(track="open", finetune_budget_seconds=0.3, timing=QUICK.timing_policy)
+    row = run_grid(toy_plugins, build_grid(toy_plugins, ["toy-blobs"], ["toy-slow:steps=100"]), options,
+                   progress=False)[1]
+    assert row["status"] == "ok" and row["finetune_stopped_by_time"] is True
+    assert 1 <= row["finetune_steps"] < 20 and row["finetune_budget_seconds"] == 0.3
+
+
+def test_closed_track_refuses_another_budget():
+    from benchsuite.errors import UsageError
+
+    with pytest.raises(UsageError, match="closed track uses the shared budget"):
+        RunOptions(finetune_budget_steps=10)
+
+
+def test_metrics_reported_by_the_model_are_recorded(toy_plugins, toy_cache):
+    row = run_grid(toy_plugins, build_grid(toy_plugins, ["toy-blobs"], ["toy-metrics"]), QUICK, progress=False)[1]
+    assert row["mean_exit_depth"] == 1.5
+    assert json.loads(row["model_metrics"]) == {"mean_exit_depth": 1.5, "samples_seen": 200.0}
+
+
+def test_latency_cycles_through_real_inputs(toy_plugins):
+    from benchsuite.measure import TimingPolicy, time_latency
+
+    seen = []
+    task = toy_plugins.tasks.get("toy-blobs")()
+    inputs = task.latency_inputs(16)
+    assert len(inputs) == 8 and all(x[0].shape == (16, 8) for x in inputs)
+    assert len(task.latency_inputs(1)) == 64
+    time_latency(lambda x: seen.append(x) or x, inputs, TimingPolicy(0, 0.0, 16, 0.0, 5))
+    assert [id(x) for x in seen[:16]] == [id(x[0]) for x in inputs] * 2

@@ -1,12 +1,12 @@
-"""magnitude-pruning: global unstructured pruning of the smallest-magnitude weights, optional fine-tuning."""
+"""magnitude-pruning: unstructured pruning of the smallest-magnitude weights (global or per layer, one-shot or
+gradual), with fine-tuning under fixed masks; the masks are made permanent at the end."""
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from benchsuite import CompressionMethod, Param, hookimpl
+from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
 from benchsuite.training import train
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
@@ -17,25 +17,64 @@ def prunable_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
     return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE)]
 
 
+def cubic_schedule(final: float, stages: int) -> list[float]:
+    """Cumulative sparsity after each stage: s_k = s_f (1 - (1 - k/n)^3) (Zhu & Gupta, 2017)."""
+    return [final * (1 - (1 - k / stages) ** 3) for k in range(1, stages + 1)]
+
+
 class MagnitudePruning(CompressionMethod):
     name = "magnitude-pruning"
     family = "pruning"
+    version = "2"
     parameters = (
         Param("sparsity", float, 0.5, "fraction of prunable weights set to zero", min=0.0, max=0.99),
+        Param("scope", str, "global", "rank weights across all layers (global) or within each layer (layer)",
+              choices=("global", "layer")),
+        Param("schedule", str, "oneshot", "prune once, then fine-tune (oneshot), or in cubic increments spread "
+              "over the first 3/4 of fine-tuning (gradual)", choices=("oneshot", "gradual")),
+        Param("stages", int, 8, "number of increments of the gradual schedule", min=1, max=100),
         Param("finetune_steps", int, 100, "fine-tuning steps with the masks held fixed", min=0),
         Param("lr", float, 0.0, "fine-tuning learning rate; 0 uses the task's", min=0.0, max=1.0),
     )
     standard_configs = ({"sparsity": 0.5},)
+    sweep_configs = ({"sparsity": 0.7}, {"sparsity": 0.9}, {"sparsity": 0.9, "schedule": "gradual"},
+                     {"sparsity": 0.5, "scope": "layer"})
+
+    def _prune_to(self, targets: list[tuple[nn.Module, str]], before: float, after: float) -> None:
+        if after <= before:
+            return
+        amount = (after - before) / (1 - before)  # torch.nn.utils.prune takes a fraction of what is left
+        if self.params["scope"] == "global":
+            prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=amount)
+        else:
+            for module, attr in targets:
+                prune.l1_unstructured(module, attr, amount=amount)
 
     def apply(self, model, context):
         targets = prunable_weights(model)
         if not targets:
-            raise ValueError("the model has no Linear, Conv or Embedding weights to prune")
-        prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=self.params["sparsity"])
-        steps = self.params["finetune_steps"]
+            raise Unsupported("magnitude-pruning found no Linear, Conv or Embedding weights to prune")
+        final, steps = self.params["sparsity"], self.params["finetune_steps"]
+        gradual = self.params["schedule"] == "gradual" and steps > 0
+        levels = cubic_schedule(final, self.params["stages"]) if gradual else [final]
+        self._prune_to(targets, 0.0, levels[0])
         if steps:
+            # stage k > 0 is reached after k equal slices of the first 3/4 of the steps
+            at_step = {round((k * 0.75 * steps) / len(levels)): k for k in range(1, len(levels))}
+            done = 0
+
+            def after_step() -> None:
+                nonlocal done
+                done += 1
+                if done in at_step:
+                    k = at_step[done]
+                    self._prune_to(targets, levels[k - 1], levels[k])
+
             # the masks live in forward pre-hooks, so gradients reach only the kept weights' originals
-            train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr)
+            train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr,
+                  after_step=after_step)
+            reached = levels[max([0] + [k for s, k in at_step.items() if s <= done])]
+            self._prune_to(targets, reached, final)  # a shortened run (--quick, time budget) still ends at target
         for module, attr in targets:
             prune.remove(module, attr)  # make the masks permanent: plain weights with zeros
         return model.eval()

@@ -91,8 +91,8 @@ class SentimentMiniLM(Task):
     finetune_lr = 3e-5
     description = ("Rotten Tomatoes review snippets (fresh=1 / rotten=0, plot rows and duplicate texts dropped), "
                    "stratified 80/20 split (seed 0), WordPiece to 64 tokens; all-MiniLM-L6-v2 + mean pooling + "
-                   "linear head, fine-tuned 1 epoch (AdamW 1e-4, batch 32, seed 0). Latency inputs: eval reviews "
-                   "of median token length.")
+                   "linear head, fine-tuned 1 epoch (AdamW 1e-4, batch 32, seed 0). Latency inputs: a fixed random "
+                   "sample of eval reviews, padded per batch.")
 
     @cached_property
     def _data(self) -> dict[str, object]:
@@ -169,6 +169,14 @@ class SentimentMiniLM(Task):
     def example_inputs(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         idx = self._data["typical"][:batch_size]
         return _pad([self._data["test_ids"][i] for i in idx])
+
+    def latency_inputs(self, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
+        """A fixed random sample of evaluation reviews (8 batches, or 64 single reviews), each batch padded to
+        its longest review as a server would: real length variation, the same inputs for every method."""
+        count = max(8 * batch_size, 64)
+        order = np.random.default_rng(1).permutation(len(self._data["test_y"]))[:count]
+        ids = self._data["test_ids"]
+        return [_pad([ids[i] for i in order[s:s + batch_size]]) for s in range(0, count - batch_size + 1, batch_size)]
 
     @property
     def eval_size(self) -> int:

@@ -1,6 +1,10 @@
 """Toy methods for tests: one that works, one that raises, one for NLP only, one that returns the wrong type."""
 
-from benchsuite import CompressionMethod, Param, hookimpl
+import time
+
+from torch import nn
+
+from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
 
 
 class HalveWeights(CompressionMethod):
@@ -46,7 +50,50 @@ class GreedyFinetune(CompressionMethod):
         return model
 
 
+class RefusesModel(CompressionMethod):
+    name = "toy-refuses"
+
+    def apply(self, model, context):
+        raise Unsupported("toy-refuses handles no Sequential models")
+
+
+class Counting(nn.Module):
+    """Wraps a model and reports how many samples it saw, like a dynamic model reports its exit depth."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.seen = 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return self.inner(x)
+
+    def benchsuite_metrics(self):
+        seen, self.seen = self.seen, 0
+        return {"mean_exit_depth": 1.5, "samples_seen": seen}
+
+
+class ReportsMetrics(CompressionMethod):
+    name = "toy-metrics"
+    family = "dynamic"
+
+    def apply(self, model, context):
+        return Counting(model)
+
+
+class SlowFinetune(CompressionMethod):
+    name = "toy-slow"
+    parameters = (Param("steps", int, 100, "steps to ask for", min=0),)
+
+    def apply(self, model, context):
+        for _ in context.training_batches(self.params["steps"]):
+            time.sleep(0.05)
+        return model
+
+
 @hookimpl
 def benchsuite_register_methods(register):
-    for cls in (HalveWeights, Explodes, NlpOnly, WrongType, GreedyFinetune):
+    for cls in (HalveWeights, Explodes, NlpOnly, WrongType, GreedyFinetune, RefusesModel, ReportsMetrics,
+                SlowFinetune):
         register(cls)

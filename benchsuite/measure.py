@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
 from .interfaces import Batch, Inputs, Metric
 
@@ -120,7 +121,7 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     """(total, nonzero) learned values; quantized weights count as their dequantized values."""
     total = nonzero = 0
     for t in _weights(model):
-        values = t.dequantize() if t.is_quantized else t
+        values = t.dequantize() if t.is_quantized or is_traceable_wrapper_subclass(t) else t  # torchao
         total += values.numel()
         nonzero += int(torch.count_nonzero(values))
     return total, nonzero
@@ -143,6 +144,8 @@ def resident_tensor_bytes(model: nn.Module) -> int:
         if isinstance(t, (tuple, list)):
             for item in t:
                 add(item)
+        elif is_traceable_wrapper_subclass(t):  # torchao's Int8Tensor: no storage, count its inner tensors
+            add([getattr(t, name) for name in t.__tensor_flatten__()[0]])
         elif isinstance(t, torch.Tensor) and t.data_ptr() not in seen:
             seen.add(t.data_ptr())
             total += t.numel() * t.element_size()
@@ -152,11 +155,16 @@ def resident_tensor_bytes(model: nn.Module) -> int:
     return total
 
 
+def _int_mm_flops(a_shape: torch.Size, b_shape: torch.Size, *args, out_shape=None, **kwargs) -> int:
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
 def count_flops(model: nn.Module, inputs: Inputs) -> int | None:
     """Theoretical FLOPs of one forward pass (dense; multiply-add = 2), or None if they cannot be counted.
 
     `torch.utils.flop_counter` does not see torch.ao quantized Linear kernels, so those are counted from
-    their shapes by a forward hook.
+    their shapes by a forward hook; it has no formula for the int8 matmul `aten._int_mm` (torchao's dynamic
+    int8 Linear), so one is given.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -170,7 +178,7 @@ def count_flops(model: nn.Module, inputs: Inputs) -> int | None:
     handles = [m.register_forward_hook(quantized_linear) for m in model.modules()
                if hasattr(m, "_packed_params") and hasattr(m, "in_features")]
     try:
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten._int_mm: _int_mm_flops})
         with counter, torch.inference_mode():
             model(*inputs)
         return int(counter.get_total_flops()) + extra

@@ -159,7 +159,7 @@ def build_grid(plugins: Plugins, tasks: Sequence[str] = (), methods: Sequence[st
     else:
         for entry in plugins.methods:
             if plugins.infos[entry.plugin].source == "builtin":
-                configs = list(entry.obj.standard_configs)
+                configs = list(entry.obj.standard_configs) if entry.obj.standard_suite or suite == "full" else []
                 if suite == "full":
                     configs += list(entry.obj.sweep_configs)
                 for overrides in configs:

@@ -18,7 +18,8 @@ def test_grid_puts_baseline_first_and_dedupes(toy_plugins):
 def test_standard_suite_uses_builtin_methods_only(toy_plugins):
     grid = build_grid(toy_plugins, ["toy-blobs"])
     builtin = [e for e in toy_plugins.methods if toy_plugins.infos[e.plugin].source == "builtin"]
-    expected = ["baseline"] + [e.name for e in builtin if e.name != "baseline" for _ in e.obj.standard_configs]
+    expected = ["baseline"] + [e.name for e in builtin if e.name != "baseline" and e.obj.standard_suite
+                               for _ in e.obj.standard_configs]
     assert [p.steps[0].name for p in grid.methods] == expected
     assert "magnitude-pruning:sparsity=0.5,scope=global,schedule=oneshot" in [p.spec[:60] for p in grid.methods]
 

@@ -22,7 +22,6 @@ def test_latency_respects_minimum_count_and_time_and_orders_percentiles():
     stats = time_latency(fn, (torch.ones(4),), policy)
     assert stats.warmup_calls >= 3
     assert stats.samples >= 40 and len(calls) == stats.samples + stats.warmup_calls
-    assert stats.samples * stats.mean_ms >= 0.02 * 1000 * 0.5  # roughly the minimum time was spent timing
     assert 0 < stats.p50_ms <= stats.p90_ms <= stats.p99_ms
     assert stats.throughput_sps(4) > 0
 

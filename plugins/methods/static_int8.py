@@ -1,0 +1,41 @@
+"""static-int8: post-training static int8 quantization through PT2E (torch.export, torchao's x86 quantizer),
+calibrated on training samples.
+
+The result runs eagerly as quantize/dequantize reference ops around fp32 kernels (usually slower than fp32);
+it becomes int8 kernels when a backend compiles it with inductor (see `benchsuite_plugins.methods.pt2e`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from benchsuite import CompressionMethod, Param, hookimpl
+
+from .pt2e import convert, export_graph, torchao_pt2e, x86_quantizer
+
+
+class StaticInt8(CompressionMethod):
+    name = "static-int8"
+    family = "quantization"
+    parameters = (
+        Param("calibration_samples", int, 512, "training samples run through the observers", min=1, max=100_000),
+    )
+    standard_configs = ({},)
+    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
+    sweep_configs = ({"calibration_samples": 64},)
+
+    def apply(self, model, context):
+        batches = context.calibration_batches(self.params["calibration_samples"])
+        inputs, _ = next(batches)
+        graph = export_graph(model, inputs, context.task.modality)
+        prepared = torchao_pt2e().prepare_pt2e(graph, x86_quantizer(qat=False))
+        with torch.no_grad():
+            prepared(*inputs)
+            for inputs, _ in batches:
+                prepared(*inputs)
+        return convert(prepared)
+
+
+@hookimpl
+def benchsuite_register_methods(register):
+    register(StaticInt8)

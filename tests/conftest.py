@@ -62,3 +62,16 @@ def make_row(**overrides):
         base["config"] = format_spec(base["method"], json.loads(base["params"]))
     base.setdefault("track", "closed")
     return base
+
+
+def tiny_bert(layers=2, heads=2, hidden=32, ffn=64, vocab=50, max_positions=64, **config):
+    """A tiny randomly initialised MiniLMClassifier (BERT encoder + mean pooling + head), seeded, in eval mode."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from benchsuite_plugins.tasks.sentiment_minilm import MiniLMClassifier
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                     intermediate_size=ffn, max_position_embeddings=max_positions, **config)
+    return MiniLMClassifier(BertModel(cfg, add_pooling_layer=False), num_classes=2).eval()

@@ -10,7 +10,8 @@ from benchsuite.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods.distillation import (Distillation, drop_layers, kept_layer_indices, narrow_cnn,
                                                      soft_target_loss)
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
-from benchsuite_plugins.tasks.sentiment_minilm import MiniLMClassifier
+
+from conftest import tiny_bert as make_tiny_bert
 
 VISION = TaskInfo("v", "vision", "1", "accuracy", True, 10, 16, finetune_lr=1e-3)
 NLP = TaskInfo("n", "nlp", "1", "accuracy", True, 2, 16, finetune_lr=1e-3)
@@ -23,13 +24,8 @@ def tiny_cnn():
 
 
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=SEQ,
-                        initializer_range=0.2)  # large random weights, so that dropped layers matter
-    return MiniLMClassifier(BertModel(config, add_pooling_layer=False), num_classes=2).eval()
+    # large random weights, so that dropped layers matter
+    return make_tiny_bert(layers=4, vocab=VOCAB, max_positions=SEQ, initializer_range=0.2)
 
 
 def image_stream(batch_size, seed):

@@ -9,7 +9,8 @@ from benchsuite.errors import ParamError
 from benchsuite.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods.early_exit import EarlyExit, benchsuite_register_methods
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
-from benchsuite_plugins.tasks.sentiment_minilm import MiniLMClassifier
+
+from conftest import tiny_bert as make_tiny_bert
 
 STEPS = 10
 SEQ = 12
@@ -21,12 +22,7 @@ def tiny_cnn():
 
 
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=32)
-    return MiniLMClassifier(BertModel(config, add_pooling_layer=False), num_classes=2).eval()
+    return make_tiny_bert(layers=3, max_positions=32)
 
 
 def images(batch_size, seed):

@@ -17,6 +17,8 @@ from benchsuite_plugins.methods.pt2e import (ExportedModel, export_graph, qdq_op
 from benchsuite_plugins.methods.qat_int8 import QatInt8  # noqa: E402
 from benchsuite_plugins.methods.static_int8 import StaticInt8  # noqa: E402
 
+from conftest import tiny_bert as make_tiny_bert  # noqa: E402
+
 VOCAB = 50
 
 
@@ -27,14 +29,7 @@ def tiny_cnn():
 
 
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    from benchsuite_plugins.tasks.sentiment_minilm import MiniLMClassifier
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    return MiniLMClassifier(BertModel(config, add_pooling_layer=False), num_classes=2).eval()
+    return make_tiny_bert(vocab=VOCAB)
 
 
 def image_stream(batch_size, seed):

@@ -11,7 +11,8 @@ from benchsuite.measure import count_flops, count_params
 from benchsuite_plugins.methods import structured_pruning
 from benchsuite_plugins.methods.structured_pruning import (TAYLOR_BATCHES, StructuredPruning, head_magnitudes,
                                                            keep_per_layer, neuron_magnitudes)
-from benchsuite_plugins.tasks.sentiment_minilm import MiniLMClassifier
+
+from conftest import tiny_bert as make_tiny_bert
 
 VISION = TaskInfo("t", "vision", "1", "accuracy", True, 3, 8, finetune_lr=1e-2)
 NLP = TaskInfo("t", "nlp", "1", "accuracy", True, 2, 8, finetune_lr=1e-3)
@@ -26,12 +27,7 @@ def tiny_cnn():
 
 
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=HEADS * HEAD_SIZE, num_hidden_layers=2,
-                        num_attention_heads=HEADS, intermediate_size=FFN, max_position_embeddings=32)
-    return MiniLMClassifier(BertModel(config, add_pooling_layer=False), num_classes=2).eval()
+    return make_tiny_bert(heads=HEADS, hidden=HEADS * HEAD_SIZE, ffn=FFN, vocab=VOCAB, max_positions=32)
 
 
 def image_stream(batch_size, seed):

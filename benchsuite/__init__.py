@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from .errors import BenchsuiteError, Unsupported
-from .interfaces import (FAMILIES, MODALITIES, Availability, Backend, CompressionMethod, Metric, MethodContext,
-                         Task, TaskInfo)
+from .interfaces import (FAMILIES, KERNELS, MODALITIES, Availability, Backend, CompressionMethod, Metric,
+                         MethodContext, Task, TaskInfo)
 from .params import Param
 
 hookimpl = pluggy.HookimplMarker("benchsuite")
 
 __all__ = [
-    "FAMILIES", "MODALITIES", "Availability", "Backend", "BenchsuiteError", "CompressionMethod", "Metric",
+    "FAMILIES", "KERNELS", "MODALITIES", "Availability", "Backend", "BenchsuiteError", "CompressionMethod", "Metric",
     "MethodContext", "Param", "Task", "TaskInfo", "Unsupported", "hookimpl", "load_plugins", "load_results", "run",
 ]
 

@@ -192,6 +192,8 @@ def _plugins(args: argparse.Namespace) -> int:
                     print(f"    {p.name}={p.default!r}: {p.help} [{p.accepts()}]")
                 for overrides in getattr(cls, "standard_configs", ()):
                     print(f"    standard: {format_spec(entry.name, overrides)}")
+                if getattr(cls, "kernels", None):
+                    print(f"    needs native: {', '.join(sorted(cls.kernels))}")
     return 0
 
 

@@ -20,6 +20,42 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+#: CPU features (Linux /proc/cpuinfo flag names) that give each of KERNELS a native CPU path in PyTorch
+CPU_KERNEL_FEATURES = {
+    "fp16": ("avx512_fp16", "amx_fp16"),
+    "bf16": ("avx512_bf16", "amx_bf16"),
+    "int8-matmul": ("avx512_vnni", "avx_vnni", "amx_int8"),
+}
+
+
+@cache
+def native_cpu_kernels() -> frozenset[str]:
+    """The KERNELS this CPU runs natively; without the features in CPU_KERNEL_FEATURES PyTorch emulates them."""
+    import torch
+
+    flags = set(_cpu_flags())
+    probes = {"avx512_bf16": "_is_avx512_bf16_supported", "amx_fp16": "_is_amx_fp16_supported",
+              "amx_int8": "_is_amx_tile_supported", "avx512_vnni": "_is_vnni_supported"}
+    for flag, probe in probes.items():  # torch's own checks also work where /proc/cpuinfo does not exist
+        try:
+            if getattr(torch.cpu, probe)():
+                flags.add(flag)
+        except Exception:
+            pass
+    return frozenset(k for k, features in CPU_KERNEL_FEATURES.items() if flags & set(features))
+
+
 def _ram_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

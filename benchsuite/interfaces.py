@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # torch is imported lazily so that `import benchsuite` stays 
 
 FAMILIES = ("quantization", "pruning", "distillation", "factorization", "architecture", "dynamic", "other")
 MODALITIES = ("vision", "nlp")
+#: arithmetic a compressed model may need beyond fp32 (`CompressionMethod.kernels`), which a backend may lack
+KERNELS = {
+    "fp16": "IEEE half-precision arithmetic",
+    "bf16": "bfloat16 arithmetic",
+    "int8-matmul": "int8 x int8 matrix multiplication (e.g. torch._int_mm)",
+}
 
 #: Model inputs are a tuple of tensors, called as ``model(*inputs)``; a batch is ``(inputs, labels)``.
 Inputs = tuple["torch.Tensor", ...]
@@ -80,9 +86,12 @@ class CompressionMethod(_Configurable, ABC):
     standard_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ({},)
     #: further documented configurations that `--suite full` adds (a sweep: accuracy-size curves)
     sweep_configs: ClassVar[tuple[Mapping[str, Any], ...]] = ()
-    #: whether the default (standard) suite includes the headline configurations; methods whose cost on the
-    #: standard tasks has not yet been fitted into the suite's 20-minute budget run only under --suite full
+    #: whether the default (standard) suite includes the headline configurations; a method too costly for the
+    #: suite's 20-minute budget sets False and then runs only under --suite full (every built-in method is in)
     standard_suite: ClassVar[bool] = True
+    #: arithmetic beyond fp32 that the compressed model runs on (names in KERNELS, e.g. ``{"fp16"}``); a
+    #: backend without native kernels for one of them skips the run (see `Backend.supports`)
+    kernels: ClassVar[frozenset[str]] = frozenset()
 
     def supports(self, task: TaskInfo) -> str | None:
         """Return None if this method can compress for `task`, else the reason it cannot."""
@@ -121,6 +130,13 @@ class Backend(_Configurable, ABC):
     def settings(self) -> dict[str, Any]:
         """Settings in force, recorded with each result (e.g. ``{"threads": 2}``)."""
         return {}
+
+    def supports(self, kernels: frozenset[str]) -> str | None:
+        """Return None if this backend runs models that need `kernels` (see KERNELS) natively here, else why not.
+
+        Asked before compressing; a refusal becomes a `skipped` row with the reason.
+        """
+        return None
 
     @abstractmethod
     def prepare(self, model: "nn.Module", example_inputs: Inputs) -> Callable[..., "torch.Tensor"]:

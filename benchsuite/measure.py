@@ -105,9 +105,13 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def _weights(model: nn.Module) -> Iterator[torch.Tensor]:
-    """Learned tensors: parameters, plus the packed weights of quantized modules (which are not Parameters)."""
+    """Learned tensors: parameters, plus quantized weights, which are not Parameters: the packed weights of
+    torch.ao quantized modules, and the int8 weight constants (buffers) of a PT2E-converted graph."""
     for p in model.parameters():
         yield p.detach()
+    for b in model.buffers():
+        if b.dtype in (torch.int8, torch.uint8):
+            yield b
     for module in model.modules():
         weight = getattr(module, "weight", None)
         if callable(weight) and not isinstance(weight, torch.Tensor):  # torch.ao quantized modules
@@ -187,6 +191,14 @@ def count_flops(model: nn.Module, inputs: Inputs) -> int | None:
     finally:
         for h in handles:
             h.remove()
+
+
+def mean_flops(model: nn.Module, inputs: Sequence[Inputs]) -> int | None:
+    """FLOPs per forward pass averaged over `inputs`: the cost of a dynamic model (early exit) depends on them."""
+    counts = [count_flops(model, x) for x in inputs]
+    if not counts or any(c is None for c in counts):
+        return None
+    return round(sum(counts) / len(counts))
 
 
 def _proc_status_kb(field: str) -> int | None:

@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateNameError, PluginError, UsageError
-from .interfaces import FAMILIES, Backend, CompressionMethod, Task
+from .interfaces import FAMILIES, KERNELS, Backend, CompressionMethod, Task
 from .registry import Registry
 
 PROJECT = "benchsuite"
@@ -210,6 +210,10 @@ def _check(kind: str, obj: Any) -> None:
         if obj.family not in FAMILIES:
             raise PluginError(f"method {getattr(obj, 'name', obj)!r} has family {obj.family!r}; "
                               f"use one of {', '.join(FAMILIES)}")
+        unknown = sorted(set(obj.kernels) - set(KERNELS))
+        if unknown:
+            raise PluginError(f"method {getattr(obj, 'name', obj)!r} declares unknown kernels {unknown}; "
+                              f"use names from {', '.join(KERNELS)}")
     if kind == "task":
         missing = [a for a in ("name", "modality", "version", "metric", "num_classes") if not hasattr(obj, a)]
         if missing:

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import BenchsuiteError, Unsupported, UsageError
 from .hardware import machine_info, software_info
 from .interfaces import Availability, Backend, CompressionMethod, MethodContext, Task
-from .measure import (TimingPolicy, count_flops, count_params, evaluate, serialized_size_bytes,
+from .measure import (TimingPolicy, count_flops, count_params, evaluate, mean_flops, serialized_size_bytes,
                       time_latency)
 from .params import Spec, format_spec, params_json, parse_spec, parse_values
 from .paths import cache_dir
@@ -286,9 +286,12 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
                 methods = [plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
                 base_row = _row_template(run_id, task, pipeline, methods, plugins, options)
                 model, compress_error, skip_reason, cost = None, setup_error, None, {}
+                kernels = frozenset().union(*(m.kernels for m in methods))
+                refusals = {config: _refusal(config, backend, kernels) for config, backend, _ in backends}
                 if compress_error is None:
                     skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
-                    if skip_reason is None:
+                    runnable = any(b is not None and a.ok and refusals[c] is None for c, b, a in backends)
+                    if skip_reason is None and runnable:
                         try:
                             model, cost = _compress(task, reference, methods, options)
                         except Unsupported as exc:
@@ -301,6 +304,8 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
                     elif backend is None or not available.ok:
                         emit(_finish(base_row, config, backend, status="skipped",
                                      error=f"backend {config.name} unavailable: {available.reason}"))
+                    elif refusals[config] is not None:
+                        emit(_finish(base_row, config, backend, status="skipped", error=refusals[config]))
                     elif compress_error is not None:
                         emit(_finish(base_row, config, backend, status="failed", error=compress_error, **cost))
                     else:
@@ -322,6 +327,17 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
     finally:
         bars.close()
     return rows
+
+
+def _refusal(config: Config, backend: Backend | None, kernels: frozenset[str]) -> str | None:
+    """Why `backend` will not run a model that needs `kernels`, or None."""
+    if backend is None or not kernels:
+        return None
+    try:
+        reason = backend.supports(kernels)
+    except Exception as exc:
+        reason = f"supports() failed: {_one_line(exc)}"
+    return f"backend {config.name}: {reason}" if reason else None
 
 
 def _compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
@@ -358,13 +374,16 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
     batch_inputs = to_device(task.example_inputs(task.batch_size))
     size = serialized_size_bytes(model)
     total, nonzero = count_params(model)
-    flops = count_flops(model, task.example_inputs(1))
+    report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
+    if callable(report):  # a dynamic model's cost depends on the input: average over the batch-1 latency inputs
+        flops = mean_flops(model, task.latency_inputs(1))
+    else:
+        flops = count_flops(model, task.example_inputs(1))
     fn = backend.prepare(model, batch_inputs)
     settings = backend.settings()
 
     eval_total = options.eval_limit or task.eval_size
     bar = bars.cell(f"{label}: evaluating", eval_total)
-    report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
     if callable(report):
         report()  # reset the counters
     batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))

@@ -62,3 +62,16 @@ def test_every_environment_variable_is_documented(variable):
 def test_quickstart_names_the_two_commands():
     quick = README.split("## Quickstart", 1)[1].split("##", 1)[0]
     assert "scripts/main" in quick and ".ci/run" in quick
+
+
+def test_every_builtin_method_and_backend_parameter_is_documented():
+    from benchsuite.plugins import load_plugins
+
+    plugins = load_plugins()
+    table = README.split("## Methods and backends", 1)[1].split("\n## ", 1)[0]
+    for entry in plugins.methods:
+        if plugins.infos[entry.plugin].source == "builtin":
+            assert f"`{entry.name}`" in table, entry.name
+    for entry in plugins.backends:
+        for param in entry.obj.parameters:
+            assert f"`{param.name}`" in table, (entry.name, param.name)

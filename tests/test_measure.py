@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from benchsuite.measure import (TimingPolicy, count_flops, count_params, peak_cpu_memory_bytes,
+from benchsuite.measure import (TimingPolicy, count_flops, count_params, mean_flops, peak_cpu_memory_bytes,
                                 resident_tensor_bytes, serialized_size_bytes, time_latency)
 from benchsuite_plugins.methods.dynamic_int8 import DynamicInt8
 
@@ -59,6 +59,22 @@ def test_flops_of_linear_layers_including_quantized_ones():
     expected = 2 * (64 * 128 + 128 * 10)
     assert count_flops(mlp(), x) == expected
     assert count_flops(DynamicInt8().apply(mlp(), None), x) == expected
+
+
+def test_mean_flops_averages_an_input_dependent_model():
+    class ExitEarlyOnPositive(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = nn.Linear(8, 8), nn.Linear(8, 8)
+
+        def forward(self, x):
+            h = self.first(x)
+            return h if bool(x.sum() > 0) else self.second(h)
+
+    model, one = ExitEarlyOnPositive(), 2 * 8 * 8
+    inputs = [(torch.ones(1, 8),), (-torch.ones(1, 8),), (-torch.ones(1, 8),), (torch.ones(1, 8),)]
+    assert mean_flops(model, inputs) == round(1.5 * one)
+    assert mean_flops(model, inputs[:1]) == one and mean_flops(model, []) is None
 
 
 def test_peak_memory_covers_weights_and_a_large_activation():

@@ -38,11 +38,20 @@ def test_dynamic_int8_quantizes_linear_layers_and_stays_close():
 @pytest.mark.parametrize("sparsity", [0.5, 0.9])
 def test_magnitude_pruning_reaches_global_sparsity_and_is_permanent(sparsity):
     model = MagnitudePruning(sparsity=sparsity).apply(tiny(), context())
-    weights = [m.weight for m, _ in prunable_weights(model)]
+    weights = [m.weight for m, _ in prunable_weights(model, INFO.num_classes)]
     total = sum(w.numel() for w in weights)
     zeros = sum(int((w == 0).sum()) for w in weights)
     assert zeros / total == pytest.approx(sparsity, abs=1e-3)
     assert not any(hasattr(m, "weight_orig") for m in model.modules())  # no masks or hooks left behind
+
+
+@pytest.mark.parametrize("prune_output", [False, True])
+def test_the_output_layer_is_kept_dense_unless_asked(prune_output):
+    model = MagnitudePruning(sparsity=0.9, finetune_steps=0, prune_output=prune_output).apply(tiny(), context())
+    head = model[-1]
+    assert isinstance(head, nn.Linear) and head.out_features == INFO.num_classes
+    assert (float((head.weight == 0).float().mean()) > 0.1) is prune_output
+    assert len(prunable_weights(model, INFO.num_classes)) == len(prunable_weights(model)) - 1
 
 
 def test_magnitude_pruning_finetune_keeps_zeros_and_uses_the_budget():
@@ -66,12 +75,12 @@ def test_method_params_are_validated_on_construction():
 
 
 def layer_sparsities(model):
-    return [float((m.weight == 0).float().mean()) for m, _ in prunable_weights(model)]
+    return [float((m.weight == 0).float().mean()) for m, _ in prunable_weights(model, INFO.num_classes)]
 
 
 def test_layer_scope_prunes_every_layer_to_the_target():
     model = MagnitudePruning(sparsity=0.6, scope="layer", finetune_steps=0).apply(tiny(), context())
-    assert layer_sparsities(model) == pytest.approx([0.6] * 3, abs=0.02)
+    assert layer_sparsities(model) == pytest.approx([0.6] * 2, abs=0.02)
 
 
 def test_global_scope_prunes_layers_unevenly():
@@ -86,7 +95,7 @@ def test_gradual_schedule_ramps_up_and_ends_at_the_target():
     assert levels[-1] == pytest.approx(0.8) and levels == sorted(levels) and levels[0] > 0.8 / 4
     ctx = context()
     model = MagnitudePruning(sparsity=0.8, schedule="gradual", stages=4, finetune_steps=20).apply(tiny(), ctx)
-    weights = [m.weight for m, _ in prunable_weights(model)]
+    weights = [m.weight for m, _ in prunable_weights(model, INFO.num_classes)]
     zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
     assert zeros == pytest.approx(0.8, abs=2e-3) and ctx.cost.finetune_steps == 20
 
@@ -95,7 +104,7 @@ def test_a_shortened_gradual_run_still_reaches_the_target():
     ctx = MethodContext(task=INFO, teacher=tiny(), seed=0, device=torch.device("cpu"), finetune_budget_steps=100,
                         train_stream=stream, max_steps_per_request=2)
     model = MagnitudePruning(sparsity=0.7, schedule="gradual", finetune_steps=50).apply(tiny(), ctx)
-    weights = [m.weight for m, _ in prunable_weights(model)]
+    weights = [m.weight for m, _ in prunable_weights(model, INFO.num_classes)]
     assert sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights) == pytest.approx(0.7, abs=2e-3)
     assert ctx.cost.finetune_steps == 2
 

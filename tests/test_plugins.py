@@ -101,3 +101,6 @@ def test_plugins_command_lists_name_registrations_and_distribution():
     assert "standard: magnitude-pruning:sparsity=0.5" in proc.stdout
     assert "sparsity=0.5: fraction of prunable weights" in proc.stdout
     assert "torch-cpu (v1, from builtin.backends.torch-cpu): available" in proc.stdout
+    assert "emulated=False: also run models that need arithmetic" in proc.stdout
+    fp16 = proc.stdout.split("\n  fp16 (v")[1].split("\n  bf16 (v")[0]
+    assert "needs native: fp16" in fp16

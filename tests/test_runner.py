@@ -12,7 +12,7 @@ QUICK = RunOptions(quick=True)
 def test_grid_puts_baseline_first_and_dedupes(toy_plugins):
     grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-halve", "baseline", "toy-halve:factor=0.5"])
     assert [c.spec for c in grid.methods] == ["baseline", "toy-halve:factor=0.5"]
-    assert [c.spec for c in grid.backends] == ["torch-cpu:threads=0"]
+    assert [c.spec for c in grid.backends] == ["torch-cpu:threads=0,emulated=false"]
 
 
 def test_standard_suite_uses_builtin_methods_only(toy_plugins):
@@ -87,7 +87,7 @@ def test_threads_are_set_and_recorded(toy_plugins, toy_cache):
     grid = build_grid(toy_plugins, ["toy-blobs"], [], ["torch-cpu:threads=1"])
     grid = type(grid)(grid.tasks, grid.methods[:1], grid.backends)
     rows = run_grid(toy_plugins, grid, QUICK, progress=False)
-    assert rows[0]["threads"] == 1 and json.loads(rows[0]["backend_params"]) == {"threads": 1}
+    assert rows[0]["threads"] == 1 and json.loads(rows[0]["backend_params"]) == {"threads": 1, "emulated": False}
     assert torch.get_num_threads() == before
 
 
@@ -166,3 +166,50 @@ def test_latency_cycles_through_real_inputs(toy_plugins):
     assert len(task.latency_inputs(1)) == 64
     time_latency(lambda x: seen.append(x) or x, inputs, TimingPolicy(0, 0.0, 16, 0.0, 5))
     assert [id(x) for x in seen[:16]] == [id(x[0]) for x in inputs] * 2
+
+
+@pytest.mark.parametrize("native", [frozenset(), frozenset({"fp16", "bf16", "int8-matmul"})])
+def test_a_backend_without_native_kernels_skips_before_compressing(toy_plugins, toy_cache, monkeypatch, native):
+    import benchsuite_plugins.backends.torch_cpu as torch_cpu
+
+    monkeypatch.setattr(torch_cpu, "native_cpu_kernels", lambda: native)
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["fp16", "magnitude-pruning:finetune_steps=0 > int8-dynamic-activation"])
+    rows = run_grid(toy_plugins, grid, QUICK, progress=False)
+    statuses = [r["status"] for r in rows]
+    if native:
+        assert statuses == ["ok"] * 3
+        return
+    assert statuses == ["ok", "skipped", "skipped"]
+    assert rows[1]["error"] == (
+        "backend torch-cpu: this CPU has no native IEEE half-precision arithmetic (needs one of avx512_fp16, "
+        "amx_fp16), so PyTorch would emulate it, far slower than fp32; to measure it anyway use "
+        "--backend torch-cpu:emulated=true")
+    assert "no native int8 x int8 matrix multiplication" in rows[2]["error"]
+    assert rows[1]["compress_seconds"] is None  # refused before compressing
+
+
+def test_an_emulating_backend_runs_what_others_refuse(toy_plugins, toy_cache, monkeypatch):
+    import benchsuite_plugins.backends.torch_cpu as torch_cpu
+
+    monkeypatch.setattr(torch_cpu, "native_cpu_kernels", lambda: frozenset())
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["bf16"], ["torch-cpu", "torch-cpu:emulated=true"])
+    rows = run_grid(toy_plugins, grid, QUICK, progress=False)
+    assert [(json.loads(r["backend_params"])["emulated"], r["status"]) for r in rows][2:] == [
+        (False, "skipped"), (True, "ok")]
+    assert rows[3]["model_size_bytes"] < rows[1]["model_size_bytes"] and rows[3]["score"] is not None
+
+
+def test_a_method_declaring_an_unknown_kernel_is_refused_at_registration():
+    from benchsuite import CompressionMethod
+    from benchsuite.errors import PluginError
+    from benchsuite.plugins import _check
+
+    class Fp8(CompressionMethod):
+        name = "fp8"
+        kernels = frozenset({"fp8"})
+
+        def apply(self, model, context):
+            return model
+
+    with pytest.raises(PluginError, match=r"method 'fp8' declares unknown kernels \['fp8'\]; use names from fp16"):
+        _check("method", Fp8)

@@ -119,12 +119,11 @@ class Distillation(CompressionMethod):
               min=0.0, max=1.0),
         Param("hidden_weight", float, 0.0, "weight of a cosine loss between the student's and the teacher's "
               "mean-pooled last hidden states; transformers only", min=0.0, max=100.0),
-        Param("finetune_steps", int, 300, "distillation training steps", min=1),
+        Param("finetune_steps", int, 200, "distillation training steps", min=1),
         Param("lr", float, 0.0, "learning rate; 0 uses 1e-4 for a transformer student, 2e-3 for a CNN student",
               min=0.0, max=1.0),
     )
     standard_configs = ({"student_layers": 3, "width_multiplier": 0.5},)
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     sweep_configs = ({"student_layers": 2, "width_multiplier": 0.25}, {"student_layers": 4, "width_multiplier": 0.75})
 
     def apply(self, model, context):

@@ -290,7 +290,6 @@ class EarlyExit(CompressionMethod):
         Param("lr", float, 0.0, f"learning rate of the exit heads; 0 uses {DEFAULT_HEAD_LR}", min=0.0, max=1.0),
     )
     standard_configs = ({"threshold": 0.9},)
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     # the accuracy-depth curve; nothing at or below 0.5, which sends every sample of a two-class task out at once
     sweep_configs = ({"threshold": 0.7}, {"threshold": 0.8}, {"threshold": 0.95}, {"threshold": 0.99})
 

@@ -129,7 +129,6 @@ class LowRank(CompressionMethod):
         Param("lr", float, 0.0, "fine-tuning learning rate; 0 uses the task's", min=0.0, max=1.0),
     )
     standard_configs = ({"rank_ratio": 0.25},)
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     sweep_configs = ({"rank_ratio": 0.125}, {"rank_ratio": 0.5}, {"energy": 0.9})
 
     def rank(self, matrix: torch.Tensor) -> int:

@@ -27,7 +27,6 @@ class QatInt8(CompressionMethod):
         Param("lr", float, 0.0, "fine-tuning learning rate; 0 uses the task's", min=0.0, max=1.0),
     )
     standard_configs = ({},)
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     sweep_configs = ({"finetune_steps": 300},)
 
     def apply(self, model, context):

@@ -27,7 +27,6 @@ class CastPrecision(nn.Module):
 
 class _ReducedPrecision(CompressionMethod):
     family = "quantization"
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     dtype: torch.dtype
 
     def apply(self, model, context):
@@ -39,11 +38,13 @@ class _ReducedPrecision(CompressionMethod):
 
 class Float16(_ReducedPrecision):
     name = "fp16"
+    kernels = frozenset({"fp16"})
     dtype = torch.float16
 
 
 class BFloat16(_ReducedPrecision):
     name = "bf16"
+    kernels = frozenset({"bf16"})
     dtype = torch.bfloat16
 
 

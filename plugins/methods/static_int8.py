@@ -21,7 +21,6 @@ class StaticInt8(CompressionMethod):
         Param("calibration_samples", int, 512, "training samples run through the observers", min=1, max=100_000),
     )
     standard_configs = ({},)
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     sweep_configs = ({"calibration_samples": 64},)
 
     def apply(self, model, context):

@@ -37,7 +37,6 @@ class StructuredPruning(CompressionMethod):
         Param("lr", float, 0.0, "fine-tuning learning rate; 0 uses the task's", min=0.0, max=1.0),
     )
     standard_configs = ({"ratio": 0.5},)
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     sweep_configs = ({"ratio": 0.3}, {"ratio": 0.7})
 
     def apply(self, model, context):

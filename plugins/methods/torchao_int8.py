@@ -38,7 +38,6 @@ def _torchao_quantization():
 
 class _TorchaoInt8(CompressionMethod):
     family = "quantization"
-    standard_suite = False  # until its cost fits the standard suite's 20-minute budget (issue 3)
     parameters = (GRANULARITY,)
 
     def config(self, quantization, granularity):
@@ -65,6 +64,7 @@ class Int8WeightOnly(_TorchaoInt8):
 
 class Int8DynamicActivation(_TorchaoInt8):
     name = "int8-dynamic-activation"
+    kernels = frozenset({"int8-matmul"})
 
     def config(self, quantization, granularity):
         # activations are quantized per call (per token/row, symmetric) and multiplied in int8 (torch._int_mm)

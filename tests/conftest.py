@@ -75,3 +75,12 @@ def tiny_bert(layers=2, heads=2, hidden=32, ffn=64, vocab=50, max_positions=64, 
     cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                      intermediate_size=ffn, max_position_embeddings=max_positions, **config)
     return MiniLMClassifier(BertModel(cfg, add_pooling_layer=False), num_classes=2).eval()
+
+
+def random_images(batch_size, seed, size=28, classes=10):
+    """An endless stream of random single-channel image batches with random labels, seeded."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        yield (torch.randn(batch_size, 1, size, size, generator=g),), torch.randint(0, classes, (batch_size,), generator=g)

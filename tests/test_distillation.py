@@ -11,7 +11,7 @@ from benchsuite_plugins.methods.distillation import (Distillation, drop_layers, 
                                                      soft_target_loss)
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
 
-from conftest import tiny_bert as make_tiny_bert
+from conftest import random_images, tiny_bert as make_tiny_bert
 
 VISION = TaskInfo("v", "vision", "1", "accuracy", True, 10, 16, finetune_lr=1e-3)
 NLP = TaskInfo("n", "nlp", "1", "accuracy", True, 2, 16, finetune_lr=1e-3)
@@ -28,10 +28,7 @@ def tiny_bert():
     return make_tiny_bert(layers=4, vocab=VOCAB, max_positions=SEQ, initializer_range=0.2)
 
 
-def image_stream(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 28, 28, generator=g),), torch.randint(0, 10, (batch_size,), generator=g)
+image_stream = random_images
 
 
 def token_stream(batch_size, seed):

@@ -10,7 +10,7 @@ from benchsuite.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods.early_exit import EarlyExit, benchsuite_register_methods
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
 
-from conftest import tiny_bert as make_tiny_bert
+from conftest import random_images, tiny_bert as make_tiny_bert
 
 STEPS = 10
 SEQ = 12
@@ -25,10 +25,7 @@ def tiny_bert():
     return make_tiny_bert(layers=3, max_positions=32)
 
 
-def images(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 28, 28, generator=g),), torch.randint(0, 10, (batch_size,), generator=g)
+images = random_images
 
 
 def reviews(batch_size, seed):

@@ -3,6 +3,8 @@
 Each method is applied once per model (module-scoped fixtures): export and conversion dominate the time.
 """
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -17,7 +19,7 @@ from benchsuite_plugins.methods.pt2e import (ExportedModel, export_graph, qdq_op
 from benchsuite_plugins.methods.qat_int8 import QatInt8  # noqa: E402
 from benchsuite_plugins.methods.static_int8 import StaticInt8  # noqa: E402
 
-from conftest import tiny_bert as make_tiny_bert  # noqa: E402
+from conftest import random_images, tiny_bert as make_tiny_bert  # noqa: E402
 
 VOCAB = 50
 
@@ -32,10 +34,7 @@ def tiny_bert():
     return make_tiny_bert(vocab=VOCAB)
 
 
-def image_stream(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 8, 8, generator=g),), torch.randint(0, 3, (batch_size,), generator=g)
+image_stream = partial(random_images, size=8, classes=3)
 
 
 def text_stream(batch_size, seed):

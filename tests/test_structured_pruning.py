@@ -1,5 +1,7 @@
 import copy
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -12,7 +14,7 @@ from benchsuite_plugins.methods import structured_pruning
 from benchsuite_plugins.methods.structured_pruning import (TAYLOR_BATCHES, StructuredPruning, head_magnitudes,
                                                            keep_per_layer, neuron_magnitudes)
 
-from conftest import tiny_bert as make_tiny_bert
+from conftest import random_images, tiny_bert as make_tiny_bert
 
 VISION = TaskInfo("t", "vision", "1", "accuracy", True, 3, 8, finetune_lr=1e-2)
 NLP = TaskInfo("t", "nlp", "1", "accuracy", True, 2, 8, finetune_lr=1e-3)
@@ -30,10 +32,7 @@ def tiny_bert():
     return make_tiny_bert(heads=HEADS, hidden=HEADS * HEAD_SIZE, ffn=FFN, vocab=VOCAB, max_positions=32)
 
 
-def image_stream(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 8, 8, generator=g),), torch.randint(0, 3, (batch_size,), generator=g)
+image_stream = partial(random_images, size=8, classes=3)
 
 
 def text_stream(batch_size, seed):

@@ -12,18 +12,23 @@ from typing import Any, NoReturn
 
 from .errors import BenchsuiteError, UsageError
 
-RESULT_FORMATS = ("table", "csv", "json", "parquet")
-SUMMARY_COLUMNS = {
-    "task": "task", "config": "method", "backend": "backend", "status": "status", "score": "score",
-    "score_delta": "Δscore", "latency_p50_ms": "p50 ms", "latency_b1_p50_ms": "p50 ms b1", "speedup": "speedup",
-    "size_mb": "size MB", "size_ratio": "size ratio", "params_nonzero": "nonzero params", "sparsity": "sparsity",
-}
+RESULT_FORMATS = ("table", "csv", "json", "parquet", "pytest-benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not usage + message
         print(f"benchsuite: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers like 0,1,2, not {text!r}") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds takes distinct integers >= 0, not {text!r}")
+    return seeds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +53,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="backend spec NAME[:key=value,...] (repeatable), e.g. torch-cpu:threads=1")
     run.add_argument("--quick", action="store_true",
                      help="smoke test: 256 eval samples, short timing, 2 fine-tune steps; rows marked quick")
-    run.add_argument("--seed", type=int, default=0, help="seed for compression and data order (default 0)")
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="seed for compression and data order (default 0)")
+    seeds.add_argument("--seeds", type=_seed_list, metavar="S,S,...",
+                       help="run every method that is not deterministic once per seed (e.g. 0,1,2); "
+                            "`benchsuite results --by-seed` then gives mean and 95%% interval")
     run.add_argument("--suite", choices=("standard", "full"), default="standard",
                      help="with no --method: each built-in method's headline configuration (standard) or its "
                           "whole documented sweep too (full)")
@@ -62,8 +71,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
 
     results = sub.add_parser("results", parents=[store_opt], help="print or export stored results")
-    results.add_argument("--format", choices=RESULT_FORMATS, default="table")
+    results.add_argument("--format", choices=RESULT_FORMATS, default="table",
+                         help="pytest-benchmark: JSON that `pytest-benchmark compare` reads (latency samples)")
     results.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    results.add_argument("--by-seed", action="store_true",
+                         help="table: one line per configuration, mean and 95%% interval over its seeds")
+
+    compare = sub.add_parser("compare", help="compare two sets of results; exit 1 on a regression",
+                             description="Compare configurations present in both OLD and NEW (store folders or "
+                                         "exported .parquet/.csv/.json files): latency on the same hardware, "
+                                         "speedup across machines, and score.")
+    compare.add_argument("old", metavar="OLD")
+    compare.add_argument("new", metavar="NEW")
+    compare.add_argument("--fail-on-regression", type=float, metavar="PCT", default=None,
+                         help="exit 1 when a configuration got more than PCT%% slower or less accurate")
+
+    validate = sub.add_parser("validate", parents=[plugin_opts], help="check the timing harness: agreement, overhead, repeatability",
+                              description="Time each task's reference model with benchsuite's harness and with "
+                                          "torch.utils.benchmark.Timer (must agree within 5%%), measure the "
+                                          "harness overhead with a no-op call, and the CV of p50 over repeats.")
+    validate.add_argument("--task", action="append", default=[], metavar="T", help="task name (repeatable)")
+    validate.add_argument("--repeats", type=int, default=5, help="timings for the repeatability CV (default 5)")
+    validate.add_argument("--quick", action="store_true", help="short timings (a smoke test; figures are noisy)")
 
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they register")
     plugins.add_argument("--verbose", "-v", action="store_true", help="also list parameters and standard configs")
@@ -77,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "results": _results, "plugins": _plugins, "leaderboard": _leaderboard}[args.command](args)
+        return {"run": _run, "results": _results, "plugins": _plugins, "leaderboard": _leaderboard,
+                "compare": _compare, "validate": _validate}[args.command](args)
     except BenchsuiteError as exc:
         print(f"benchsuite: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -92,18 +122,14 @@ def _load(args: argparse.Namespace) -> Any:
     return load_plugins(args.plugins_dir, strict=args.strict_plugins)
 
 
-def summary_frame(frame: Any) -> Any:
-    """The human summary of result rows: one line per row, the columns a reader compares."""
-    out = frame.assign(size_mb=frame["model_size_bytes"].astype("Float64") / 1e6)
-    return out[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
-
-
-def _format_table(frame: Any) -> str:
+def _format_table(frame: Any, summarize: bool = True) -> str:
     import pandas as pd
+
+    from .report import summary_frame
 
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
                            "display.float_format", "{:.4g}".format):
-        return summary_frame(frame).to_string(index=False)
+        return (summary_frame(frame) if summarize else frame).to_string(index=False)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -126,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--finetune-budget-seconds got {args.finetune_budget_seconds:g}; "
                                  "it accepts a number > 0")
             budget["finetune_budget_seconds"] = args.finetune_budget_seconds
-    options = RunOptions(quick=args.quick, seed=args.seed, track=args.track, **budget)
+    options = RunOptions(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track, **budget)
     plugins = _load(args)
     grid = build_grid(plugins, args.task, args.method, args.backend, suite=args.suite)
     store = ResultStore(args.store)
@@ -138,6 +164,10 @@ def _run(args: argparse.Namespace) -> int:
     rows = run_grid(plugins, grid, options, store, progress=not args.no_progress)
     frame = to_frame(rows)
     print(_format_table(frame))
+    if len(options.seeds) > 1:
+        from .report import by_seed
+
+        print("\nover seeds " + ",".join(map(str, options.seeds)) + ":\n" + _format_table(by_seed(frame), False))
     failed = int((frame["status"] == "failed").sum())
     skipped = int((frame["status"] == "skipped").sum())
     print(f"benchsuite: {len(frame)} runs in {time.perf_counter() - start:.0f} s: {len(frame) - failed - skipped} ok, "
@@ -151,8 +181,23 @@ def _results(args: argparse.Namespace) -> int:
     frame = ResultStore(args.store).read()
     if args.format == "parquet" and not args.output:
         raise UsageError("--format parquet writes binary; add --output FILE")
+    if args.by_seed and args.format != "table":
+        raise UsageError("--by-seed is a table view; drop --format or use --format table")
     if args.format == "table":
-        text = _format_table(frame) if len(frame) else "no results in the store yet; run `benchsuite run`"
+        if not len(frame):
+            text = "no results in the store yet; run `benchsuite run`"
+        elif args.by_seed:
+            from .report import by_seed
+
+            text = _format_table(by_seed(frame), summarize=False)
+        else:
+            text = _format_table(frame)
+    elif args.format == "pytest-benchmark":
+        import json
+
+        from .report import pytest_benchmark_json
+
+        text = json.dumps(pytest_benchmark_json(frame), indent=1)
     elif args.format == "csv":
         text = frame.to_csv(index=False)
     elif args.format == "json":
@@ -171,6 +216,65 @@ def _results(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .report import compare, read_results
+
+    threshold = args.fail_on_regression
+    table = compare(read_results(args.old), read_results(args.new), 0.0 if threshold is None else threshold)
+    if table.empty:
+        print(f"benchsuite: no configuration is in both {args.old} and {args.new}", file=sys.stderr)
+        return 0
+    shown = table if threshold is not None else table.drop(columns="regression")
+    print(_format_table(shown, summarize=False))
+    if threshold is None:
+        return 0
+    regressions = int(table["regression"].sum())
+    print(f"benchsuite: {regressions} of {len(table)} configurations regressed by more than {threshold:g}%",
+          file=sys.stderr)
+    return 1 if regressions else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .measure import TimingPolicy
+    from .paths import cache_dir
+    from .validate import AGREEMENT_TOLERANCE, harness_overhead, repeatability, timer_agreement
+
+    if args.repeats < 2:
+        raise UsageError(f"--repeats got {args.repeats}; the coefficient of variation needs at least 2")
+    plugins = _load(args)
+    names = args.task or plugins.tasks.names()
+    policy = TimingPolicy.quick() if args.quick else TimingPolicy()
+    overhead = harness_overhead(TimingPolicy.quick() if args.quick else TimingPolicy(min_calls=100_000))
+    print(f"harness overhead (no-op call): p50 {overhead.p50_ms * 1e3:.2f} µs, p99 {overhead.p99_ms * 1e3:.2f} µs "
+          f"over {overhead.samples} calls", flush=True)
+    rows = []
+    for name in names:
+        task = plugins.tasks.get(name)()
+        model = task.reference_model(cache_dir()).eval()
+        for batch in (task.batch_size, 1):
+            inputs = task.latency_inputs(batch)
+            agreement = timer_agreement(f"{name} b{batch}", model, inputs[0], policy,
+                                        min_run_time=0.2 if args.quick else 2.0)
+            p50s, cv = repeatability(model, inputs, policy, args.repeats)
+            rows.append({"task": name, "batch": batch, "benchsuite p50 ms": agreement.benchsuite_p50_ms,
+                         "Timer median ms": agreement.timer_median_ms, "difference %": agreement.difference * 100,
+                         "agrees": agreement.agrees, "threads": agreement.threads,
+                         f"p50 CV % ({args.repeats} repeats)": cv * 100,
+                         "repeat p50s ms": " ".join(f"{v:.3g}" for v in p50s)})
+            print(f"{name} b{batch}: benchsuite {agreement.benchsuite_p50_ms:.3f} ms, Timer "
+                  f"{agreement.timer_median_ms:.3f} ms ({agreement.difference * 100:+.1f}%); CV {cv * 100:.1f}%",
+                  flush=True)
+    table = pd.DataFrame(rows)
+    print(_format_table(table, summarize=False))
+    failed = int((~table["agrees"]).sum())
+    if failed:
+        print(f"benchsuite: {failed} timing(s) disagree with torch.utils.benchmark by more than "
+              f"{AGREEMENT_TOLERANCE:.0%}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -194,7 +298,19 @@ def _plugins(args: argparse.Namespace) -> int:
                     print(f"    standard: {format_spec(entry.name, overrides)}")
                 if getattr(cls, "kernels", None):
                     print(f"    needs native: {', '.join(sorted(cls.kernels))}")
+                if registry.kind == "method":
+                    _print_method_limits(cls)
     return 0
+
+
+def _print_method_limits(cls: type) -> None:
+    where = [f"the {', '.join(cls.backends)} backend"] if cls.backends is not None else []
+    if set(cls.devices) != {"cpu", "cuda"}:
+        where.append(f"device {', '.join(cls.devices)}")
+    if where:
+        print(f"    runs only on: {'; '.join(where)}")
+    if cls.deterministic:
+        print("    deterministic: runs once, whatever --seeds says")
 
 
 def _availability(kind: str, cls: type) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 from functools import cache
@@ -76,13 +78,23 @@ def machine_info() -> dict[str, Any]:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
-    return {
+    info = {
         "cpu_model": _cpu_model(),
         "cpu_cores": os.cpu_count() or 0,
         "ram_bytes": _ram_bytes(),
         "os": platform.platform(),
         "gpu": gpu,
     }
+    return {**info, "hardware_fingerprint": hardware_fingerprint(**info)}
+
+
+def hardware_fingerprint(cpu_model: str, cpu_cores: int, ram_bytes: int, gpu: str, os: str) -> str:
+    """A stable 12-hex-digit hash of the machine columns, to group results measured on comparable hardware.
+
+    RAM is rounded to whole GiB, so that the few MiB a kernel reserves differently do not split one machine.
+    """
+    key = json.dumps([str(cpu_model), int(cpu_cores), round(int(ram_bytes) / 2**30), str(gpu or ""), str(os)])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
 @cache

@@ -38,11 +38,13 @@ class Metric:
     :param name: column value in `metric`, e.g. ``accuracy``.
     :param higher_is_better: the ranking direction.
     :param compute: ``compute(logits, labels) -> float`` over the whole evaluation split.
+    :param proportion: the metric is a fraction of samples (accuracy): its 95% interval is Wilson's.
     """
 
     name: str
     higher_is_better: bool
     compute: Callable[["torch.Tensor", "torch.Tensor"], float]
+    proportion: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,25 @@ class CompressionMethod(_Configurable, ABC):
     #: arithmetic beyond fp32 that the compressed model runs on (names in KERNELS, e.g. ``{"fp16"}``); a
     #: backend without native kernels for one of them skips the run (see `Backend.supports`)
     kernels: ClassVar[frozenset[str]] = frozenset()
+    #: True when compressing twice gives the same model (no training, no sampled data): `--seeds` runs it once
+    deterministic: ClassVar[bool] = False
+    #: devices the compressed model runs on (torch.ao's quantized kernels, for one, are CPU-only)
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    #: the only backends that can run the compressed model (e.g. an ONNX Runtime graph); None: any backend
+    backends: ClassVar[tuple[str, ...] | None] = None
 
     def supports(self, task: TaskInfo) -> str | None:
         """Return None if this method can compress for `task`, else the reason it cannot."""
         if task.modality not in self.modalities:
             return f"{self.name} supports {', '.join(self.modalities)} tasks, not {task.modality}"
+        return None
+
+    def runs_on(self, backend: "Backend") -> str | None:
+        """Return None if `backend` can run this method's compressed model, else the reason it cannot."""
+        if self.backends is not None and backend.name not in self.backends:
+            return f"{self.name} models run only on the {', '.join(self.backends)} backend"
+        if backend.device.split(":")[0] not in self.devices:
+            return f"{self.name} models run only on {', '.join(self.devices)}, not on {backend.device}"
         return None
 
     @abstractmethod
@@ -144,6 +160,12 @@ class Backend(_Configurable, ABC):
 
     def synchronize(self) -> None:
         """Wait for queued work to finish (a no-op for synchronous backends)."""
+
+    def timed_call(self, fn: Callable[..., "torch.Tensor"], args: Inputs) -> int:
+        """Run ``fn(*args)`` once and return how long it took in nanoseconds (default: wall clock + synchronize)."""
+        from .measure import wall_clock_call
+
+        return wall_clock_call(fn, args, self.synchronize)
 
     def peak_memory_bytes(self, model: "nn.Module", fn: Callable[..., "torch.Tensor"], inputs: Inputs) -> int | None:
         """Peak memory one call of `fn(*inputs)` needs, the model's resident weights included."""
@@ -243,6 +265,8 @@ class MethodContext:
     #: wall-clock fine-tuning budget; training batches stop coming once it is spent (None: no limit)
     finetune_budget_seconds: float | None = None
     started_at: float = field(default_factory=time.perf_counter)
+    #: ``example_inputs(batch_size)``: the task's fixed example inputs (for export or shape tracing)
+    example_inputs: Callable[[int], Inputs] | None = None
 
     def seconds_left(self) -> float:
         if self.finetune_budget_seconds is None:

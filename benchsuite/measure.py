@@ -21,24 +21,30 @@ from .interfaces import Batch, Inputs, Metric
 class TimingPolicy:
     """How long to warm up and how long to time.
 
-    Warm-up runs until both `warmup_calls` and `warmup_seconds` are reached; timing then runs until both
-    `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which is recorded by the sample count).
+    Warm-up runs at least `warmup_calls` calls, `warmup_seconds` and one pass over the inputs, then goes on in
+    windows (one pass over the inputs, at least 5 calls) until the median of a window is within
+    `steady_tolerance` of the previous window's, or `max_warmup_seconds` pass (recorded as not steady).
+    Timing then runs until both `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which
+    the sample count records).
     """
 
     warmup_calls: int = 10
     warmup_seconds: float = 1.0
+    steady_tolerance: float = 0.05
+    max_warmup_seconds: float = 30.0
     min_calls: int = 50
     min_seconds: float = 2.0
     max_seconds: float = 60.0
 
     @classmethod
     def quick(cls) -> TimingPolicy:
-        return cls(warmup_calls=2, warmup_seconds=0.0, min_calls=5, min_seconds=0.05, max_seconds=5.0)
+        return cls(warmup_calls=2, warmup_seconds=0.0, steady_tolerance=1.0, max_warmup_seconds=1.0, min_calls=5,
+                   min_seconds=0.05, max_seconds=5.0)
 
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Per-call latency statistics in milliseconds."""
+    """Per-call latency statistics in milliseconds, with the samples they come from."""
 
     p50_ms: float
     p90_ms: float
@@ -47,42 +53,73 @@ class LatencyStats:
     std_ms: float
     samples: int
     warmup_calls: int
+    samples_ms: tuple[float, ...] = ()
+    #: whether warm-up reached a steady median before `max_warmup_seconds`
+    steady: bool = True
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float], warmup_calls: int = 0, steady: bool = True) -> LatencyStats:
+        ms = np.asarray(samples_ms, dtype=np.float64)
+        p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+        return cls(float(p50), float(p90), float(p99), float(ms.mean()),
+                   float(ms.std(ddof=1)) if len(ms) > 1 else 0.0, len(ms), warmup_calls,
+                   tuple(float(v) for v in ms), steady)
 
     def throughput_sps(self, batch_size: int) -> float:
         return batch_size / (self.mean_ms / 1000.0)
 
+    def p50_ci_ms(self) -> tuple[float, float] | None:
+        """Bootstrap 95% interval of the median."""
+        from .stats import bootstrap_median_ci
+
+        return bootstrap_median_ci(self.samples_ms)
+
+
+def wall_clock_call(fn: Callable[..., object], args: Inputs, synchronize: Callable[[], None] = lambda: None) -> int:
+    """Nanoseconds one call of ``fn(*args)`` takes by `time.perf_counter_ns`, queued device work included."""
+    t0 = time.perf_counter_ns()
+    fn(*args)
+    synchronize()
+    return time.perf_counter_ns() - t0
+
+
+def _median_ns(fn: Callable[..., object], cycle: Sequence[Inputs], calls: int, start: int,
+               timed_call: Callable[[Callable[..., object], Inputs], int]) -> float:
+    return float(np.median([timed_call(fn, cycle[(start + i) % len(cycle)]) for i in range(calls)]))
+
 
 def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inputs], policy: TimingPolicy,
-                 synchronize: Callable[[], None] = lambda: None) -> LatencyStats:
-    """Warm up, then time individual calls of ``fn(*inputs)`` with `time.perf_counter_ns`.
+                 timed_call: Callable[[Callable[..., object], Inputs], int] = wall_clock_call) -> LatencyStats:
+    """Warm up until steady, then time individual calls of ``fn(*inputs)``.
 
-    `inputs` is one input tuple or a list of them; calls cycle through the list in order.
+    `inputs` is one input tuple or a list of them; calls cycle through the list in order. `timed_call(fn, args)`
+    returns the nanoseconds of one call (`wall_clock_call`, or a backend's device-event timer).
     """
     cycle = [inputs] if isinstance(inputs, tuple) else list(inputs)
-    clock = time.perf_counter_ns
     with torch.inference_mode():
         warm, start = 0, time.perf_counter()
-        while warm < policy.warmup_calls or time.perf_counter() - start < policy.warmup_seconds:
-            fn(*cycle[warm % len(cycle)])
-            synchronize()
+        while (warm < max(policy.warmup_calls, len(cycle))
+               or time.perf_counter() - start < policy.warmup_seconds):
+            timed_call(fn, cycle[warm % len(cycle)])
             warm += 1
-        samples: list[int] = []
-        begin = clock()
-        min_ns, max_ns = policy.min_seconds * 1e9, policy.max_seconds * 1e9
-        while True:
-            args = cycle[len(samples) % len(cycle)]
-            t0 = clock()
-            fn(*args)
-            synchronize()
-            t1 = clock()
-            samples.append(t1 - t0)
-            elapsed = t1 - begin
-            if (len(samples) >= policy.min_calls and elapsed >= min_ns) or elapsed >= max_ns:
+        window = max(len(cycle), 5)
+        previous, steady = _median_ns(fn, cycle, window, warm, timed_call), False
+        warm += window
+        while time.perf_counter() - start < policy.max_warmup_seconds:
+            current = _median_ns(fn, cycle, window, warm, timed_call)
+            warm += window
+            if abs(current / previous - 1) <= policy.steady_tolerance:
+                steady = True
                 break
-    ms = np.asarray(samples, dtype=np.float64) / 1e6
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return LatencyStats(float(p50), float(p90), float(p99), float(ms.mean()),
-                        float(ms.std(ddof=1)) if len(ms) > 1 else 0.0, len(ms), warm)
+            previous = current
+        samples: list[int] = []
+        clock, min_ns, max_ns = time.perf_counter_ns, policy.min_seconds * 1e9, policy.max_seconds * 1e9
+        begin = clock()
+        elapsed = 0
+        while (len(samples) < policy.min_calls or elapsed < min_ns) and elapsed < max_ns:
+            samples.append(timed_call(fn, cycle[len(samples) % len(cycle)]))
+            elapsed = clock() - begin
+    return LatencyStats.of(np.asarray(samples, dtype=np.float64) / 1e6, warm, steady)
 
 
 def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: Metric,

@@ -20,12 +20,13 @@ from typing import Any
 from .errors import BenchsuiteError, Unsupported, UsageError
 from .hardware import machine_info, software_info
 from .interfaces import Availability, Backend, CompressionMethod, MethodContext, Task
-from .measure import (TimingPolicy, count_flops, count_params, evaluate, mean_flops, serialized_size_bytes,
-                      time_latency)
+from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops,
+                      serialized_size_bytes, time_latency)
 from .params import Spec, format_spec, params_json, parse_spec, parse_values
 from .paths import cache_dir
 from .plugins import Plugins
-from .store import ResultStore
+from .stats import bootstrap_ratio_ci, wilson_interval
+from .store import COLUMNS, ResultStore
 
 BASELINE = "baseline"
 QUICK_EVAL_SAMPLES = 256
@@ -79,20 +80,23 @@ class RunOptions:
     """How a grid is run.
 
     :param quick: small evaluation subset, short timing, fine-tuning capped; rows are marked `quick`.
-    :param seed: seeds compression, fine-tuning and data order.
+    :param seeds: each seeds compression, fine-tuning and data order; a method that is not `deterministic`
+        runs once per seed (deterministic ones and the baseline run once, with the first seed).
     :param track: ``closed`` (calibration plus at most the shared fine-tuning budget) or ``open`` (any budget).
     :param finetune_budget_steps: the most fine-tuning steps a configuration may take (all pipeline steps together).
     :param finetune_budget_seconds: the most wall seconds of fine-tuning; batches stop coming after it.
     """
 
     quick: bool = False
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
     track: str = "closed"
     finetune_budget_steps: int = CLOSED_BUDGET_STEPS
     finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS
     timing: TimingPolicy = field(default_factory=TimingPolicy)
 
     def __post_init__(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise UsageError(f"seeds must be distinct integers >= 0, got {list(self.seeds)}; e.g. --seeds 0,1,2")
         if self.track not in TRACKS:
             raise UsageError(f"unknown track {self.track!r}; use one of {', '.join(TRACKS)}")
         if self.track == "closed" and (self.finetune_budget_steps, self.finetune_budget_seconds) != (
@@ -200,6 +204,9 @@ class _Baseline:
     latency_p50_ms: float | None = None
     latency_b1_p50_ms: float | None = None
     model_size_bytes: int | None = None
+    flops: int | None = None
+    latency_samples_ms: tuple[float, ...] = ()
+    latency_b1_samples_ms: tuple[float, ...] = ()
 
 
 class Progress:
@@ -227,7 +234,7 @@ class Progress:
         label = f"{row['task']} × {row['config']} × {row['backend']}"
         if row["status"] == "ok":
             detail = (f"{row['metric']}={row['score']:.4f} p50={row['latency_p50_ms']:.2f}ms "
-                      f"speedup={row['speedup'] if row['speedup'] is not None else float('nan'):.2f}x "
+                      f"speedup={row['realized_speedup'] if row['realized_speedup'] is not None else float('nan'):.2f}x "
                       f"size={row['model_size_bytes'] / 1e6:.2f}MB")
         else:
             detail = row["error"]
@@ -246,16 +253,24 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _seeds_of(plugins: Plugins, pipeline: Pipeline, options: RunOptions) -> tuple[int, ...]:
+    deterministic = all(plugins.methods.get(step.name).deterministic for step in pipeline.steps)
+    return options.seeds[:1] if deterministic else options.seeds
+
+
+def cell_count(plugins: Plugins, grid: Grid, options: RunOptions) -> int:
+    """Rows the grid will produce: methods that are not deterministic run once per seed."""
+    runs = sum(len(_seeds_of(plugins, pipeline, options)) for pipeline in grid.methods)
+    return len(grid.tasks) * runs * len(grid.backends)
+
+
 def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
              store: ResultStore | None = None, progress: bool = True,
              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every cell of `grid`; append each finished row to `store` at once. Returns the rows."""
-    import torch
-
     run_id = uuid.uuid4().hex[:12]
-    bars = Progress(len(grid), enabled=progress)
+    bars = Progress(cell_count(plugins, grid, options), enabled=progress)
     rows: list[dict[str, Any]] = []
-    threads_before = torch.get_num_threads()
 
     def emit(row: dict[str, Any]) -> None:
         rows.append(row)
@@ -284,73 +299,95 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
             baselines = {config: _Baseline() for config, _, _ in backends}
             for pipeline in grid.methods:
                 methods = [plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
-                base_row = _row_template(run_id, task, pipeline, methods, plugins, options)
-                model, compress_error, skip_reason, cost = None, setup_error, None, {}
-                kernels = frozenset().union(*(m.kernels for m in methods))
-                refusals = {config: _refusal(config, backend, kernels) for config, backend, _ in backends}
-                if compress_error is None:
-                    skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
-                    runnable = any(b is not None and a.ok and refusals[c] is None for c, b, a in backends)
-                    if skip_reason is None and runnable:
-                        try:
-                            model, cost = _compress(task, reference, methods, options)
-                        except Unsupported as exc:
-                            skip_reason = str(exc)
-                        except Exception as exc:
-                            compress_error = f"compression failed: {_one_line(exc)}"
-                for config, backend, available in backends:
-                    if skip_reason is not None:
-                        emit(_finish(base_row, config, backend, status="skipped", error=skip_reason))
-                    elif backend is None or not available.ok:
-                        emit(_finish(base_row, config, backend, status="skipped",
-                                     error=f"backend {config.name} unavailable: {available.reason}"))
-                    elif refusals[config] is not None:
-                        emit(_finish(base_row, config, backend, status="skipped", error=refusals[config]))
-                    elif compress_error is not None:
-                        emit(_finish(base_row, config, backend, status="failed", error=compress_error, **cost))
-                    else:
-                        label = f"{task_name} × {pipeline.spec} × {config.name}"
-                        try:
-                            measured = _measure(task, model, backend, options, bars, label)
-                        except Exception as exc:
-                            emit(_finish(base_row, config, backend, status="failed",
-                                         error=f"measurement failed: {_one_line(exc)}", **cost))
-                            continue
-                        finally:
-                            torch.set_num_threads(threads_before)
-                        if pipeline.is_baseline:
-                            baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
-                                                          measured["latency_b1_p50_ms"],
-                                                          measured["model_size_bytes"])
-                        emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
-                                     **_relative(measured, baselines[config])))
+                for seed in _seeds_of(plugins, pipeline, options):
+                    _run_cell(task, reference, setup_error, pipeline, methods, seed, backends, baselines, emit,
+                              options, plugins, run_id, bars)
     finally:
         bars.close()
     return rows
 
 
-def _refusal(config: Config, backend: Backend | None, kernels: frozenset[str]) -> str | None:
-    """Why `backend` will not run a model that needs `kernels`, or None."""
-    if backend is None or not kernels:
+def _run_cell(task: Any, reference: Any, setup_error: str | None, pipeline: Pipeline,
+              methods: Sequence[CompressionMethod], seed: int, backends: Sequence[tuple[Config, Backend | None, Availability]],
+              baselines: dict[Config, _Baseline], emit: Callable[[dict[str, Any]], None], options: RunOptions,
+              plugins: Plugins, run_id: str, bars: Progress) -> None:
+    """Compress once with `seed`, then measure on every backend; one row per backend."""
+    import torch
+
+    base_row = _row_template(run_id, task, pipeline, methods, plugins, options, seed)
+    model, compress_error, skip_reason, cost = None, setup_error, None, {}
+    refusals = {config: _refusal(config, backend, methods) for config, backend, _ in backends}
+    if compress_error is None:
+        skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
+        runnable = any(b is not None and a.ok and refusals[c] is None for c, b, a in backends)
+        if skip_reason is None and runnable:
+            try:
+                model, cost = _compress(task, reference, methods, options, seed)
+            except Unsupported as exc:
+                skip_reason = str(exc)
+            except Exception as exc:
+                compress_error = f"compression failed: {_one_line(exc)}"
+    threads_before = torch.get_num_threads()
+    for config, backend, available in backends:
+        if skip_reason is not None:
+            emit(_finish(base_row, config, backend, status="skipped", error=skip_reason))
+        elif backend is None or not available.ok:
+            emit(_finish(base_row, config, backend, status="skipped",
+                         error=f"backend {config.name} unavailable: {available.reason}"))
+        elif refusals[config] is not None:
+            emit(_finish(base_row, config, backend, status="skipped", error=refusals[config]))
+        elif compress_error is not None:
+            emit(_finish(base_row, config, backend, status="failed", error=compress_error, **cost))
+        else:
+            label = f"{task.name} × {pipeline.spec} × {config.name}"
+            try:
+                measured = _measure(task, model, backend, options, bars, label)
+            except Unsupported as exc:
+                emit(_finish(base_row, config, backend, status="skipped", error=f"backend {config.name}: {exc}",
+                             **cost))
+                continue
+            except Exception as exc:
+                emit(_finish(base_row, config, backend, status="failed",
+                             error=f"measurement failed: {_one_line(exc)}", **cost))
+                continue
+            finally:
+                torch.set_num_threads(threads_before)
+            if pipeline.is_baseline:
+                baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
+                                              measured["latency_b1_p50_ms"], measured["model_size_bytes"],
+                                              measured["flops"], measured["latency_samples_ms"],
+                                              measured["latency_b1_samples_ms"])
+            emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
+                         **_relative(measured, baselines[config], seed)))
+
+
+def _refusal(config: Config, backend: Backend | None, methods: Sequence[CompressionMethod]) -> str | None:
+    """Why `backend` will not run the model `methods` make (device, backend or native kernels), or None."""
+    if backend is None:
         return None
+    kernels = frozenset().union(*(m.kernels for m in methods))
     try:
-        reason = backend.supports(kernels)
+        reason = next(filter(None, (m.runs_on(backend) for m in methods)), None)
+        if reason is not None:
+            return reason
+        reason = backend.supports(kernels) if kernels else None
     except Exception as exc:
         reason = f"supports() failed: {_one_line(exc)}"
     return f"backend {config.name}: {reason}" if reason else None
 
 
 def _compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
-              options: RunOptions) -> tuple[Any, dict[str, Any]]:
+              options: RunOptions, seed: int) -> tuple[Any, dict[str, Any]]:
     """Apply the pipeline's methods in order to a copy of the reference, under one shared budget."""
     import torch
 
     model = copy.deepcopy(reference)
-    context = MethodContext(task=task.info, teacher=reference, seed=options.seed, device=torch.device("cpu"),
+    context = MethodContext(task=task.info, teacher=reference, seed=seed, device=torch.device("cpu"),
                             finetune_budget_steps=options.finetune_budget_steps, train_stream=task.train_batches,
                             max_steps_per_request=QUICK_FINETUNE_STEPS if options.quick else None,
-                            finetune_budget_seconds=options.finetune_budget_seconds)
-    _seed_everything(options.seed)
+                            finetune_budget_seconds=options.finetune_budget_seconds,
+                            example_inputs=task.example_inputs)
+    _seed_everything(seed)
     start = time.perf_counter()
     for method in methods:
         model = method.apply(model, context)
@@ -367,19 +404,30 @@ def _compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
 
 def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars: Progress,
              label: str) -> dict[str, Any]:
+    import torch
+
     def to_device(inputs: tuple) -> tuple:
         return tuple(t.to(backend.device) for t in inputs)
 
     model = copy.deepcopy(model)
     batch_inputs = to_device(task.example_inputs(task.batch_size))
+    counts = getattr(model, "benchsuite_counts", None)  # models that are not torch graphs (ONNX) count themselves
     size = serialized_size_bytes(model)
-    total, nonzero = count_params(model)
     report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
-    if callable(report):  # a dynamic model's cost depends on the input: average over the batch-1 latency inputs
-        flops = mean_flops(model, task.latency_inputs(1))
+    if callable(counts):
+        total, nonzero, flops = (counts()[k] for k in ("params_total", "params_nonzero", "flops"))
     else:
-        flops = count_flops(model, task.example_inputs(1))
+        total, nonzero = count_params(model)
+        if callable(report):  # a dynamic model's cost depends on the input: average over the batch-1 inputs
+            flops = mean_flops(model, task.latency_inputs(1))
+        else:
+            flops = count_flops(model, task.example_inputs(1))
+    start = time.perf_counter()
     fn = backend.prepare(model, batch_inputs)
+    with torch.inference_mode():
+        fn(*to_device(task.example_inputs(1)))  # compilers compile on first call: that belongs here, not in latency
+    backend.synchronize()
+    compile_seconds = time.perf_counter() - start
     settings = backend.settings()
 
     eval_total = options.eval_limit or task.eval_size
@@ -389,40 +437,46 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
     batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))
     score, samples = evaluate(fn, batches, task.metric, on_batch=bar.update)
     model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
+    score_ci = wilson_interval(score, samples) if task.metric.proportion else None
     bar.set_description(f"{label}: timing")
     policy = options.timing_policy
     at_batch = time_latency(fn, [to_device(x) for x in task.latency_inputs(task.batch_size)], policy,
-                            backend.synchronize)
-    at_one = time_latency(fn, [to_device(x) for x in task.latency_inputs(1)], policy, backend.synchronize)
+                            backend.timed_call)
+    at_one = time_latency(fn, [to_device(x) for x in task.latency_inputs(1)], policy, backend.timed_call)
     peak = backend.peak_memory_bytes(model, fn, batch_inputs)
     bar.close()
     return {
         "threads": settings.get("threads"),
         "device": backend.device,
         "score": score,
+        "score_ci_low": score_ci[0] if score_ci else None,
+        "score_ci_high": score_ci[1] if score_ci else None,
         "eval_samples": samples,
         "batch_size": task.batch_size,
-        "latency_p50_ms": at_batch.p50_ms,
-        "latency_p90_ms": at_batch.p90_ms,
-        "latency_p99_ms": at_batch.p99_ms,
-        "latency_mean_ms": at_batch.mean_ms,
-        "latency_std_ms": at_batch.std_ms,
-        "latency_samples": at_batch.samples,
+        **_latency_columns("latency", at_batch),
+        "latency_warmup_calls": at_batch.warmup_calls,
+        "latency_steady": at_batch.steady and at_one.steady,
         "throughput_sps": at_batch.throughput_sps(task.batch_size),
-        "latency_b1_p50_ms": at_one.p50_ms,
-        "latency_b1_p90_ms": at_one.p90_ms,
-        "latency_b1_p99_ms": at_one.p99_ms,
-        "latency_b1_mean_ms": at_one.mean_ms,
-        "latency_b1_std_ms": at_one.std_ms,
-        "latency_b1_samples": at_one.samples,
+        **_latency_columns("latency_b1", at_one),
         "model_size_bytes": size,
         "params_total": total,
         "params_nonzero": nonzero,
         "sparsity": 1.0 - nonzero / total if total else None,
         "flops": flops,
+        "compile_seconds": compile_seconds,
         "peak_memory_bytes": peak,
         "mean_exit_depth": model_metrics.get("mean_exit_depth"),
         "model_metrics": json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
+    }
+
+
+def _latency_columns(prefix: str, stats: LatencyStats) -> dict[str, Any]:
+    ci = stats.p50_ci_ms()
+    return {
+        f"{prefix}_p50_ms": stats.p50_ms, f"{prefix}_p90_ms": stats.p90_ms, f"{prefix}_p99_ms": stats.p99_ms,
+        f"{prefix}_mean_ms": stats.mean_ms, f"{prefix}_std_ms": stats.std_ms, f"{prefix}_samples": stats.samples,
+        f"{prefix}_p50_ci_low_ms": ci[0] if ci else None, f"{prefix}_p50_ci_high_ms": ci[1] if ci else None,
+        f"{prefix}_samples_ms": list(stats.samples_ms),
     }
 
 
@@ -430,20 +484,32 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _relative(measured: Mapping[str, Any], baseline: _Baseline) -> dict[str, Any]:
+def _relative(measured: Mapping[str, Any], baseline: _Baseline, seed: int) -> dict[str, Any]:
+    realized = _ratio(baseline.latency_p50_ms, measured["latency_p50_ms"])
+    theoretical = _ratio(baseline.flops, measured["flops"])
+    ci = bootstrap_ratio_ci(baseline.latency_samples_ms, measured["latency_samples_ms"], seed=seed)
+    ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms, measured["latency_b1_samples_ms"], seed=seed)
     return {
         "baseline_score": baseline.score,
         "score_delta": measured["score"] - baseline.score if baseline.score is not None else None,
         "baseline_latency_p50_ms": baseline.latency_p50_ms,
-        "speedup": _ratio(baseline.latency_p50_ms, measured["latency_p50_ms"]),
-        "speedup_b1": _ratio(baseline.latency_b1_p50_ms, measured["latency_b1_p50_ms"]),
+        "realized_speedup": realized,
+        "realized_speedup_ci_low": ci[0] if ci else None,
+        "realized_speedup_ci_high": ci[1] if ci else None,
+        "realized_speedup_b1": _ratio(baseline.latency_b1_p50_ms, measured["latency_b1_p50_ms"]),
+        "realized_speedup_b1_ci_low": ci_b1[0] if ci_b1 else None,
+        "realized_speedup_b1_ci_high": ci_b1[1] if ci_b1 else None,
         "baseline_model_size_bytes": baseline.model_size_bytes,
         "size_ratio": _ratio(measured["model_size_bytes"], baseline.model_size_bytes),
+        "baseline_flops": baseline.flops,
+        "flops_ratio": _ratio(measured["flops"], baseline.flops),
+        "theoretical_speedup": theoretical,
+        "speedup_efficiency": _ratio(realized, theoretical),
     }
 
 
 def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, methods: Sequence[CompressionMethod],
-                  plugins: Plugins, options: RunOptions) -> dict[str, Any]:
+                  plugins: Plugins, options: RunOptions, seed: int) -> dict[str, Any]:
     entries = [plugins.methods.entry(m.name) for m in methods]
     dists = [plugins.dist_of(e.plugin) for e in entries]
 
@@ -452,7 +518,7 @@ def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, meth
 
     params = [dict(step.params) for step in pipeline.steps]
     return {
-        "run_id": run_id, "quick": options.quick, "seed": options.seed, "track": options.track,
+        "run_id": run_id, "quick": options.quick, "seed": seed, "track": options.track,
         "task": task.name, "task_version": task.version, "modality": task.modality,
         "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
         "config": pipeline.spec, "method": joined([m.name for m in methods]),
@@ -464,19 +530,9 @@ def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, meth
     }
 
 
-_MEASURED = ("threads", "device", "score", "baseline_score", "score_delta", "eval_samples", "batch_size",
-             "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
-             "latency_samples", "throughput_sps", "speedup", "latency_b1_p50_ms", "latency_b1_p90_ms",
-             "latency_b1_p99_ms", "latency_b1_mean_ms", "latency_b1_std_ms", "latency_b1_samples", "speedup_b1",
-             "baseline_latency_p50_ms", "model_size_bytes", "baseline_model_size_bytes", "size_ratio",
-             "params_total", "params_nonzero", "sparsity", "flops", "peak_memory_bytes", "compress_seconds",
-             "finetune_steps", "finetune_budget_steps", "finetune_budget_seconds", "finetune_stopped_by_time",
-             "calibration_samples", "mean_exit_depth", "model_metrics")
-
-
 def _finish(base: Mapping[str, Any], backend_config: Config, backend: Backend | None, *, status: str,
             error: str = "", **values: Any) -> dict[str, Any]:
-    row = {**base, **{k: None for k in _MEASURED}, **values}
+    row = {**{k: None for k in COLUMNS if k != "schema_version"}, **base, **values}
     row.update(status=status, error=error, backend=backend_config.name,
                backend_params=params_json(backend_config.kwargs),
                created_at=datetime.now(timezone.utc))
@@ -486,7 +542,7 @@ def _finish(base: Mapping[str, Any], backend_config: Config, backend: Backend | 
 
 
 def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequence[str] = (), *,
-        store: str | None = None, quick: bool = False, seed: int = 0, suite: str = "standard",
+        store: str | None = None, quick: bool = False, seeds: Sequence[int] = (0,), suite: str = "standard",
         track: str = "closed", finetune_budget_steps: int = CLOSED_BUDGET_STEPS,
         finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS, plugins_dir: str | None = None,
         progress: bool = False) -> Any:
@@ -499,7 +555,7 @@ def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequen
 
     plugins = load_plugins(plugins_dir)
     grid = build_grid(plugins, tasks, methods, backends, suite=suite)
-    options = RunOptions(quick=quick, seed=seed, track=track, finetune_budget_steps=finetune_budget_steps,
+    options = RunOptions(quick=quick, seeds=tuple(seeds), track=track, finetune_budget_steps=finetune_budget_steps,
                          finetune_budget_seconds=finetune_budget_seconds)
     rows = run_grid(plugins, grid, options, ResultStore(store), progress=progress)
     return to_frame(rows)

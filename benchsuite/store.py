@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import StoreError
 from .paths import store_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILE_PREFIX = "results-"
 
 
@@ -58,6 +58,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("score", "float64", "task metric of this model on the evaluation split"),
     Column("baseline_score", "float64", "same metric of the uncompressed model, same run and backend"),
     Column("score_delta", "float64", "score - baseline_score"),
+    Column("score_ci_low", "float64", "95% interval of score, low end (Wilson interval for accuracy-like metrics)"),
+    Column("score_ci_high", "float64", "95% interval of score, high end"),
     Column("eval_samples", "Int64", "number of evaluation samples scored"),
     Column("batch_size", "Int64", "task batch size at which the latency_* columns are measured"),
     Column("latency_p50_ms", "float64", "median latency of one call at batch_size"),
@@ -65,16 +67,28 @@ SCHEMA: tuple[Column, ...] = (
     Column("latency_p99_ms", "float64", "99th percentile latency at batch_size"),
     Column("latency_mean_ms", "float64", "mean latency at batch_size"),
     Column("latency_std_ms", "float64", "standard deviation of latency at batch_size"),
+    Column("latency_p50_ci_low_ms", "float64", "bootstrap 95% interval of latency_p50_ms, low end"),
+    Column("latency_p50_ci_high_ms", "float64", "bootstrap 95% interval of latency_p50_ms, high end"),
     Column("latency_samples", "Int64", "timed calls at batch_size"),
+    Column("latency_samples_ms", "object", "every timed call's latency at batch_size, in order (list of ms)"),
+    Column("latency_warmup_calls", "Int64", "untimed warm-up calls before the timed calls at batch_size"),
+    Column("latency_steady", "boolean", "warm-up reached a steady median (within 5% between windows) in time"),
     Column("throughput_sps", "float64", "samples per second at batch_size (batch_size / mean latency)"),
-    Column("speedup", "float64", "baseline latency_p50_ms / this latency_p50_ms (same run, same backend)"),
+    Column("realized_speedup", "float64", "baseline latency_p50_ms / this latency_p50_ms (same run, same backend)"),
+    Column("realized_speedup_ci_low", "float64", "bootstrap 95% interval of realized_speedup, low end"),
+    Column("realized_speedup_ci_high", "float64", "bootstrap 95% interval of realized_speedup, high end"),
     Column("latency_b1_p50_ms", "float64", "median latency at batch 1"),
     Column("latency_b1_p90_ms", "float64", "90th percentile latency at batch 1"),
     Column("latency_b1_p99_ms", "float64", "99th percentile latency at batch 1"),
     Column("latency_b1_mean_ms", "float64", "mean latency at batch 1"),
     Column("latency_b1_std_ms", "float64", "standard deviation of latency at batch 1"),
+    Column("latency_b1_p50_ci_low_ms", "float64", "bootstrap 95% interval of latency_b1_p50_ms, low end"),
+    Column("latency_b1_p50_ci_high_ms", "float64", "bootstrap 95% interval of latency_b1_p50_ms, high end"),
     Column("latency_b1_samples", "Int64", "timed calls at batch 1"),
-    Column("speedup_b1", "float64", "baseline / this median latency at batch 1"),
+    Column("latency_b1_samples_ms", "object", "every timed call's latency at batch 1, in order (list of ms)"),
+    Column("realized_speedup_b1", "float64", "baseline / this median latency at batch 1"),
+    Column("realized_speedup_b1_ci_low", "float64", "bootstrap 95% interval of realized_speedup_b1, low end"),
+    Column("realized_speedup_b1_ci_high", "float64", "bootstrap 95% interval of realized_speedup_b1, high end"),
     Column("baseline_latency_p50_ms", "float64", "baseline median latency at batch_size, same run and backend"),
     Column("model_size_bytes", "Int64", "bytes of the state dict as serialized by torch.save"),
     Column("baseline_model_size_bytes", "Int64", "the same for the uncompressed model"),
@@ -83,6 +97,12 @@ SCHEMA: tuple[Column, ...] = (
     Column("params_nonzero", "Int64", "learned values that are not zero"),
     Column("sparsity", "float64", "1 - params_nonzero / params_total"),
     Column("flops", "Int64", "theoretical dense FLOPs of one forward pass at batch 1"),
+    Column("baseline_flops", "Int64", "the same for the uncompressed model"),
+    Column("flops_ratio", "float64", "flops / baseline_flops"),
+    Column("theoretical_speedup", "float64", "baseline_flops / flops: the speedup the FLOPs promise"),
+    Column("speedup_efficiency", "float64", "realized_speedup / theoretical_speedup (1: the FLOPs cut is fully realized)"),
+    Column("compile_seconds", "float64", "seconds the backend took to make the model runnable (compilation, export, "
+           "session creation) and its first batch-1 call; never part of latency"),
     Column("peak_memory_bytes", "Int64", "resident model tensors + peak extra memory of one call at batch_size"),
     Column("mean_exit_depth", "float64", "dynamic models: blocks/layers run per evaluation sample, on average"),
     Column("model_metrics", "string", "JSON of any other metrics the compressed model reported over the evaluation"),
@@ -97,6 +117,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("ram_bytes", "Int64", "physical memory of the machine"),
     Column("os", "string", "operating system"),
     Column("gpu", "string", "GPU name, empty if none"),
+    Column("hardware_fingerprint", "string", "hash of cpu_model, cpu_cores, RAM (GiB), gpu and os: rows with the "
+           "same value were measured on comparable machines"),
     Column("python_version", "string", "Python version"),
     Column("torch_version", "string", "torch version"),
     Column("transformers_version", "string", "transformers version"),
@@ -174,7 +196,9 @@ class ResultStore:
                 raise StoreError(f"{file} has schema_version {max(versions)}, this benchsuite reads up to "
                                  f"{SCHEMA_VERSION}; upgrade benchsuite or use another --store")
             if versions == {1}:
-                frame = _migrate_v1(frame)
+                frame = _migrate_v2(_migrate_v1(frame))
+            elif versions == {2}:
+                frame = _migrate_v2(frame)
             elif versions != {SCHEMA_VERSION}:
                 raise StoreError(f"{file} has schema_version {sorted(versions)}, which no benchsuite wrote; "
                                  "move it out of the store folder")
@@ -193,7 +217,7 @@ def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:
     from .params import format_spec
 
     return frame.assign(
-        schema_version=SCHEMA_VERSION,
+        schema_version=2,
         config=[format_spec(m, json.loads(p)) for m, p in zip(frame["method"], frame["params"])],
         track="open", finetune_budget_seconds=float("nan"), finetune_stopped_by_time=pd.NA,
         mean_exit_depth=float("nan"), model_metrics="",
@@ -203,3 +227,15 @@ def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:
 def load_results(store: str | Path | None = None) -> pd.DataFrame:
     """Every result in `store` (default: ``$BENCHSUITE_STORE`` or the user data folder) as a DataFrame."""
     return ResultStore(store).read()
+
+
+def _migrate_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 2 -> 3: speedup columns renamed realized_*, hardware fingerprint computed from the machine columns;
+    intervals, FLOPs ratios, compile time and timing samples, which v2 did not record, stay empty."""
+    from .hardware import hardware_fingerprint
+
+    machine = frame[["cpu_model", "cpu_cores", "ram_bytes", "gpu", "os"]].astype(object).fillna(0)
+    return frame.rename(columns={"speedup": "realized_speedup", "speedup_b1": "realized_speedup_b1"}).assign(
+        schema_version=SCHEMA_VERSION,
+        hardware_fingerprint=[hardware_fingerprint(*values) for values in machine.itertuples(index=False)],
+    )

@@ -17,7 +17,7 @@ TABLE_COLUMNS = {
     "score_delta": "Δ vs baseline ↑",
     "latency_p50_ms": "p50 latency ms ↓",
     "latency_b1_p50_ms": "p50 latency b1 ms ↓",
-    "speedup": "speedup ×↑",
+    "realized_speedup": "speedup ×↑",
     "size_mb": "size MB ↓",
     "size_ratio": "size ratio ↓",
     "sparsity": "sparsity",

@@ -27,11 +27,23 @@ def toy_cache(tmp_path, monkeypatch):
     return path
 
 
+#: toy-model runner tests measure on torch-cpu only: compiling and exporting every toy cell would add minutes;
+#: the compiling backends have their own tests (test_backends.py)
+SLOW_BACKENDS = "builtin.backends.torch-compile,builtin.backends.onnxruntime"
+
+
 @pytest.fixture
 def toy_plugins():
     from benchsuite.plugins import load_plugins
 
-    return load_plugins(GOOD, warn=lambda m: None)
+    return load_plugins(GOOD, warn=lambda m: None, environ={"BENCHSUITE_PLUGINS_BLOCK": SLOW_BACKENDS})
+
+
+@pytest.fixture
+def all_plugins():
+    from benchsuite.plugins import load_plugins
+
+    return load_plugins(GOOD, warn=lambda m: None, environ={})
 
 
 def cli(*args, env=None, check=None):

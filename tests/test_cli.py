@@ -36,6 +36,9 @@ def one_line_error(proc, code=2):
     (["--suite", "huge"], "invalid choice: 'huge'"),
     (["--plugins-dir", "/nonexistent"], "is not a directory"),
     (["--seed", "x"], "invalid int value"),
+    (["--seeds", "0,x"], "--seeds takes comma-separated integers like 0,1,2"),
+    (["--seeds", "1,1"], "--seeds takes distinct integers >= 0"),
+    (["--seed", "1", "--seeds", "0,1"], "not allowed with argument"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_run_input_is_one_line_nonzero_and_stores_nothing(args, fragment, tmp_path, env):
@@ -48,7 +51,8 @@ def test_bad_run_input_is_one_line_nonzero_and_stores_nothing(args, fragment, tm
 def test_quick_run_end_to_end_then_results_in_every_format(tmp_path, env):
     store = tmp_path / "store"
     proc = cli("run", "--quick", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--method", "toy-halve",
-               "--method", "magnitude-pruning:sparsity=0.5", "--store", str(store), env=env, check=0)
+               "--method", "magnitude-pruning:sparsity=0.5", "--backend", "torch-cpu", "--store", str(store), env=env,
+               check=0)
     assert "3 runs in" in proc.stderr and "3 ok, 0 failed" in proc.stderr
     assert "toy-halve:factor=0.5" in proc.stdout and "speedup" in proc.stdout  # the summary table
     table = cli("results", "--store", str(store), check=0).stdout
@@ -66,7 +70,7 @@ def test_quick_run_end_to_end_then_results_in_every_format(tmp_path, env):
 def test_failed_run_gives_nonzero_exit_and_keeps_the_rest(tmp_path, env):
     store = tmp_path / "store"
     proc = cli("run", "--quick", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--method", "toy-explodes",
-               "--method", "toy-halve", "--store", str(store), env=env)
+               "--method", "toy-halve", "--backend", "torch-cpu", "--store", str(store), env=env)
     assert proc.returncode == 1
     assert "1 failed" in proc.stderr and "Traceback" not in proc.stderr
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
@@ -83,3 +87,52 @@ def test_store_that_is_a_file_is_refused(tmp_path, env):
     bad.write_text("x")
     assert "is not a folder" in one_line_error(cli("run", "--quick", "--store", str(bad), env=env), code=1)
     assert bad.read_text() == "x"
+
+
+def test_seeds_then_by_seed_pytest_benchmark_export_and_compare(tmp_path, env):
+    old, new = tmp_path / "old", tmp_path / "new"
+    args = ["run", "--quick", "--no-progress", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--backend",
+            "torch-cpu", "--method", "toy-halve", "--method", "dynamic-int8"]
+    proc = cli(*args, "--seeds", "0,1", "--store", str(old), env=env, check=0)
+    assert "over seeds 0,1:" in proc.stdout
+    rows = json.loads(cli("results", "--store", str(old), "--format", "json", check=0).stdout)
+    seeds = {(r["method"], r["seed"]) for r in rows}
+    # toy-halve trains, so it runs once per seed; the baseline and dynamic-int8 are deterministic: once
+    assert seeds == {("baseline", 0), ("dynamic-int8", 0), ("toy-halve", 0), ("toy-halve", 1)}
+    by_seed = cli("results", "--store", str(old), "--by-seed", check=0).stdout
+    line = next(l for l in by_seed.splitlines() if "toy-halve" in l)
+    assert " 2 " in line and "[" in line  # two seeds and an interval
+    # pytest-benchmark's own `compare` reads the export
+    export = tmp_path / "0001_bench.json"
+    cli("results", "--store", str(old), "--format", "pytest-benchmark", "--output", str(export), check=0)
+    doc = json.loads(export.read_text())
+    assert len(doc["benchmarks"]) == 2 * len(rows)  # task batch size and batch 1
+    assert all(b["stats"]["rounds"] >= 5 and b["stats"]["min"] <= b["stats"]["median"] for b in doc["benchmarks"])
+    import subprocess
+    import sys
+
+    compared = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(export)],
+                              capture_output=True, text=True)
+    assert compared.returncode == 0 and "toy-blobs[toy-halve:factor=0.5@torch-cpu:b1]" in compared.stdout
+    # a run compared with itself has no regression; an impossible threshold of -1 is refused in one line
+    cli(*args, "--store", str(new), env=env, check=0)
+    same = cli("compare", str(old), str(old), "--fail-on-regression", "5", check=0)
+    assert "0 of 3 configurations regressed" in same.stderr
+    refused = one_line_error(cli("compare", str(old), str(new), "--fail-on-regression", "-1"))
+    assert "takes a percentage >= 0" in refused
+    assert "does not exist" in one_line_error(cli("compare", str(old), str(tmp_path / "nope")))
+
+
+def test_compare_fails_on_a_regression(tmp_path):
+    from conftest import make_row
+
+    from benchsuite.store import ResultStore
+
+    ResultStore(tmp_path / "a").append([make_row(latency_p50_ms=10.0, score=0.90, hardware_fingerprint="m1")])
+    ResultStore(tmp_path / "b").append([make_row(latency_p50_ms=11.5, score=0.90, hardware_fingerprint="m1")])
+    ResultStore(tmp_path / "c").append([make_row(latency_p50_ms=10.1, score=0.85, hardware_fingerprint="m1")])
+    slower = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "10")
+    assert slower.returncode == 1 and "1 of 1 configurations regressed by more than 10%" in slower.stderr
+    assert cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "20").returncode == 0
+    less_accurate = cli("compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "5")
+    assert less_accurate.returncode == 1

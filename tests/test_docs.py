@@ -49,7 +49,7 @@ def test_every_column_is_documented(column):
     assert f"| `{column}` |" in README
 
 
-@pytest.mark.parametrize("command", ["run", "results", "plugins", "leaderboard"])
+@pytest.mark.parametrize("command", ["run", "results", "compare", "validate", "plugins", "leaderboard"])
 def test_every_command_is_documented(command):
     assert f"benchsuite {command}" in README
 

@@ -21,7 +21,7 @@ def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_p
     methods = {e.name for e in plugins.methods if plugins.infos[e.plugin].source == "builtin"}
     assert len(methods) == 13
     store = tmp_path / "store"
-    proc = cli("run", "--quick", "--no-progress", "--store", str(store))
+    proc = cli("run", "--quick", "--no-progress", "--backend", "torch-cpu", "--store", str(store))
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
     assert len(rows) == 2 * len(methods) and all(r["quick"] for r in rows) and proc.returncode == 0
     # fp16, bf16 and int8 x int8 are skipped where this CPU has no native kernels for them (AVX2-only CI) ...
@@ -49,7 +49,7 @@ def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_p
         assert base["eval_samples"] == 256 and base["threads"] >= 1
         int8, pruned = by[(task, "dynamic-int8")], by[(task, "magnitude-pruning")]
         assert int8["model_size_bytes"] < base["model_size_bytes"]
-        assert int8["speedup"] > 0 and int8["flops"] == base["flops"]
+        assert int8["realized_speedup"] > 0 and int8["flops"] == base["flops"]
         assert pruned["params_nonzero"] == pytest.approx(0.5 * pruned["params_total"], rel=0.02)
         assert by[(task, "early-exit")]["mean_exit_depth"] >= 1
         assert by[(task, "structured-pruning")]["flops"] < base["flops"]
@@ -58,3 +58,28 @@ def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_p
         assert by[(task, "int8-weight-only")]["model_size_bytes"] < base["model_size_bytes"]
         for half in ("fp16", "bf16"):
             assert by[(task, half)]["model_size_bytes"] < 0.6 * base["model_size_bytes"]
+
+
+def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(tmp_path):
+    """torch-compile and onnxruntime on both real tasks: the baseline, ort-int8 (onnxruntime only), a torch.ao
+    model the ONNX exporter cannot take, and a PT2E int8 graph that inductor lowers to int8 kernels."""
+    store = tmp_path / "store"
+    methods = ["ort-int8", "dynamic-int8", "static-int8"]
+    proc = cli("run", "--quick", "--no-progress", "--store", str(store), "--backend", "torch-compile",
+               "--backend", "onnxruntime", *[a for m in methods for a in ("--method", m)])
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
+    by = {(r["task"], r["method"], r["backend"]): r for r in rows}
+    assert len(rows) == 2 * 4 * 2
+    for task, floor in (("mnist-cnn", 0.97), ("sentiment-minilm", 0.78)):
+        for backend in ("torch-compile", "onnxruntime"):
+            base = by[(task, "baseline", backend)]
+            assert base["status"] == "ok" and base["score"] >= floor and base["compile_seconds"] > 0
+        ort = by[(task, "ort-int8", "onnxruntime")]
+        assert ort["status"] == "ok" and ort["score"] >= by[(task, "baseline", "onnxruntime")]["score"] - 0.03
+        assert ort["size_ratio"] < 0.5
+        assert by[(task, "ort-int8", "torch-compile")]["status"] == "skipped"
+        exported = by[(task, "dynamic-int8", "onnxruntime")]
+        assert exported["status"] == "skipped" and "torch.onnx.export cannot export" in exported["error"]
+        compiled = by[(task, "static-int8", "torch-compile")]
+        assert compiled["status"] == "ok" and compiled["score"] >= floor - 0.02

@@ -26,7 +26,7 @@ def test_example_is_discovered_through_its_entry_point(installed):
 def test_example_runs_and_is_recorded(installed, tmp_path):
     env = {**installed, "BENCHSUITE_CACHE": str(tmp_path / "cache")}
     store = tmp_path / "store"
-    cli("run", "--quick", "--no-progress", "--task", "toy-blobs", "--method", "random-pruning:sparsity=0.5",
+    cli("run", "--quick", "--no-progress", "--task", "toy-blobs", "--backend", "torch-cpu", "--method", "random-pruning:sparsity=0.5",
         "--plugins-dir", str(GOOD), "--store", str(store), env=env, check=0)
     proc = cli("results", "--store", str(store), "--format", "json", check=0)
     import json

@@ -15,9 +15,9 @@ T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 def rows():
     return [
         make_row(task="mnist-cnn", method="baseline", score=0.99, latency_p50_ms=4.0, model_size_bytes=1000,
-                 speedup=1.0, size_ratio=1.0, created_at=T0),
+                 realized_speedup=1.0, size_ratio=1.0, created_at=T0),
         make_row(task="mnist-cnn", method="dynamic-int8", score=0.985, latency_p50_ms=3.0, model_size_bytes=300,
-                 speedup=1.33, size_ratio=0.3, created_at=T0),
+                 realized_speedup=1.33, size_ratio=0.3, created_at=T0),
         make_row(task="mnist-cnn", method="magnitude-pruning", params='{"sparsity":0.5}', score=0.99,
                  latency_p50_ms=3.5, model_size_bytes=1000, created_at=T0),
         make_row(task="mnist-cnn", method="dynamic-int8", score=0.5, quick=True, created_at=T0),

@@ -33,8 +33,44 @@ def test_latency_stops_at_max_seconds():
         time.sleep(0.01)
         return x
 
-    stats = time_latency(slow, (torch.ones(1),), TimingPolicy(0, 0.0, 10_000, 0.0, 0.1))
-    assert 5 <= stats.samples < 100
+    policy = TimingPolicy(warmup_calls=0, warmup_seconds=0.0, max_warmup_seconds=0.0, min_calls=10_000,
+                          min_seconds=0.0, max_seconds=0.1)
+    stats = time_latency(slow, (torch.ones(1),), policy)
+    assert 5 <= stats.samples < 100 and len(stats.samples_ms) == stats.samples
+
+
+def test_warm_up_goes_on_until_the_timings_are_steady():
+    import time
+
+    calls = []
+
+    def warming(x):  # each call faster than the last for 10 calls (caches, allocator, clocks), then flat
+        calls.append(1)
+        time.sleep(max(0.001, 0.021 - 0.002 * len(calls)))
+        return x
+
+    policy = TimingPolicy(warmup_calls=1, warmup_seconds=0.0, max_warmup_seconds=10, min_calls=20, min_seconds=0)
+    stats = time_latency(warming, (torch.ones(1),), policy)
+    assert stats.steady and stats.warmup_calls >= 10 and stats.p50_ms < 4  # the warming calls were not timed
+
+
+def test_warm_up_that_never_settles_is_recorded_as_not_steady():
+    import time
+
+    calls = []
+
+    def slower_each_call(x):
+        calls.append(1)
+        time.sleep(0.001 * len(calls))
+        return x
+
+    policy = TimingPolicy(warmup_calls=1, warmup_seconds=0.0, max_warmup_seconds=0.2, min_calls=3, min_seconds=0)
+    assert not time_latency(slower_each_call, (torch.ones(1),), policy).steady
+
+
+def test_a_backend_timer_replaces_the_wall_clock():
+    stats = time_latency(lambda x: x, (torch.ones(1),), TimingPolicy.quick(), timed_call=lambda fn, args: 7_000_000)
+    assert stats.p50_ms == stats.p99_ms == 7.0 and stats.p50_ci_ms() == (7.0, 7.0)
 
 
 def test_param_counts_see_zeros_and_quantized_weights():

@@ -1,8 +1,9 @@
 import json
+from pathlib import Path
 
 import pytest
 
-from benchsuite.errors import ParamError, UnknownNameError
+from benchsuite.errors import ParamError, UnknownNameError, UsageError
 from benchsuite.runner import RunOptions, build_grid, run_grid
 from benchsuite.store import ResultStore, load_results
 
@@ -41,7 +42,7 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
     rows = run_grid(toy_plugins, grid, QUICK, store, progress=False)
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
     base = rows[0]
-    assert base["method"] == "baseline" and base["speedup"] == pytest.approx(1.0)
+    assert base["method"] == "baseline" and base["realized_speedup"] == pytest.approx(1.0)
     assert base["score"] > 0.9 and base["score_delta"] == 0
     for r in rows:
         assert r["baseline_score"] == base["score"] and r["run_id"] == base["run_id"]
@@ -53,6 +54,16 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
     assert pruned["sparsity"] == pytest.approx(0.6 * (8 * 32) / (8 * 32 + 32 + 32 * 3 + 3), abs=0.003)
     int8 = next(r for r in rows if r["method"] == "dynamic-int8")
     assert int8["size_ratio"] > 0 and int8["flops"] == base["flops"]
+    # intervals, FLOPs ratios, provenance
+    for r in rows:
+        assert r["score_ci_low"] <= r["score"] <= r["score_ci_high"]
+        assert r["latency_p50_ci_low_ms"] <= r["latency_p50_ms"] <= r["latency_p50_ci_high_ms"]
+        assert r["realized_speedup_ci_low"] <= r["realized_speedup"] <= r["realized_speedup_ci_high"]
+        assert len(r["latency_samples_ms"]) == r["latency_samples"] and r["latency_warmup_calls"] >= 2
+        assert r["compile_seconds"] >= 0 and len(r["hardware_fingerprint"]) == 12
+        assert r["baseline_flops"] == base["flops"] and r["theoretical_speedup"] == pytest.approx(1 / r["flops_ratio"])
+        assert r["speedup_efficiency"] == pytest.approx(r["realized_speedup"] / r["theoretical_speedup"])
+    assert sorted(base["latency_samples_ms"])[len(base["latency_samples_ms"]) // 2] > 0
     stored = load_results(tmp_path / "store")
     assert len(stored) == 4 and len(ResultStore(tmp_path / "store").files()) == 4  # one file per finished cell
 
@@ -214,3 +225,31 @@ def test_a_method_declaring_an_unknown_kernel_is_refused_at_registration():
 
     with pytest.raises(PluginError, match=r"method 'fp8' declares unknown kernels \['fp8'\]; use names from fp16"):
         _check("method", Fp8)
+
+
+def test_seeds_repeat_only_methods_with_randomness(toy_plugins, toy_cache):
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-halve", "dynamic-int8"])
+    options = RunOptions(quick=True, seeds=(3, 4, 5))
+    rows = run_grid(toy_plugins, grid, options, progress=False)
+    assert [(r["method"], r["seed"]) for r in rows] == [
+        ("baseline", 3), ("toy-halve", 3), ("toy-halve", 4), ("toy-halve", 5), ("dynamic-int8", 3)]
+    with pytest.raises(UsageError, match="distinct integers"):
+        RunOptions(seeds=(1, 1))
+
+
+def test_store_of_schema_2_reads_as_schema_3(tmp_path):
+    import pandas as pd
+
+    from benchsuite.hardware import hardware_fingerprint
+    from benchsuite.store import COLUMNS, SCHEMA_VERSION
+
+    # two rows a schema-2 benchsuite wrote (the standard suite of 2026-11-21)
+    frame = pd.read_parquet(Path(__file__).parent / "fixtures" / "results-schema2.parquet")
+    (tmp_path / "s").mkdir()
+    frame.to_parquet(tmp_path / "s" / "results-old.parquet")
+    out = load_results(tmp_path / "s")
+    assert list(out.columns) == list(COLUMNS) and (out["schema_version"] == SCHEMA_VERSION).all()
+    assert out["realized_speedup"].tolist() == frame["speedup"].tolist()
+    first = frame.iloc[0]
+    assert out["hardware_fingerprint"].iloc[0] == hardware_fingerprint(
+        first["cpu_model"], first["cpu_cores"], first["ram_bytes"], first["gpu"], first["os"])

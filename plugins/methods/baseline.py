@@ -5,6 +5,7 @@ from benchsuite import CompressionMethod, hookimpl
 
 class Baseline(CompressionMethod):
     name = "baseline"
+    deterministic = True
     family = "other"
 
     def apply(self, model, context):

@@ -13,6 +13,8 @@ from benchsuite import CompressionMethod, hookimpl
 class DynamicInt8(CompressionMethod):
     name = "dynamic-int8"
     family = "quantization"
+    deterministic = True
+    devices = ("cpu",)  # torch.ao quantized kernels (fbgemm / onednn / qnnpack) are CPU-only
 
     def apply(self, model, context):
         with warnings.catch_warnings():  # torch.ao prints a migration notice pointing at torchao

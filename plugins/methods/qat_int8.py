@@ -21,6 +21,7 @@ from .pt2e import (ExportedModel, convert, export_graph, fold_batch_norm, set_gr
 
 class QatInt8(CompressionMethod):
     name = "qat-int8"
+    devices = ("cpu",)  # X86InductorQuantizer: an x86 CPU int8 graph
     family = "quantization"
     parameters = (
         Param("finetune_steps", int, 100, "fine-tuning steps with fake-quantized weights and activations", min=1),

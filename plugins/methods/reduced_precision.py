@@ -27,6 +27,7 @@ class CastPrecision(nn.Module):
 
 class _ReducedPrecision(CompressionMethod):
     family = "quantization"
+    deterministic = True
     dtype: torch.dtype
 
     def apply(self, model, context):

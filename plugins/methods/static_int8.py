@@ -16,6 +16,7 @@ from .pt2e import convert, export_graph, torchao_pt2e, x86_quantizer
 
 class StaticInt8(CompressionMethod):
     name = "static-int8"
+    devices = ("cpu",)  # X86InductorQuantizer: an x86 CPU int8 graph
     family = "quantization"
     parameters = (
         Param("calibration_samples", int, 512, "training samples run through the observers", min=1, max=100_000),

@@ -38,6 +38,7 @@ def _torchao_quantization():
 
 class _TorchaoInt8(CompressionMethod):
     family = "quantization"
+    deterministic = True
     parameters = (GRANULARITY,)
 
     def config(self, quantization, granularity):

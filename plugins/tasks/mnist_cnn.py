@@ -56,7 +56,7 @@ class MnistCNN(Task):
     name = "mnist-cnn"
     modality = "vision"
     version = "1"
-    metric = Metric("accuracy", True, accuracy)
+    metric = Metric("accuracy", True, accuracy, proportion=True)
     num_classes = 10
     batch_size = 64
     finetune_lr = 5e-4

@@ -85,7 +85,7 @@ class SentimentMiniLM(Task):
     name = "sentiment-minilm"
     modality = "nlp"
     version = "1"
-    metric = Metric("accuracy", True, accuracy)
+    metric = Metric("accuracy", True, accuracy, proportion=True)
     num_classes = 2
     batch_size = 32
     finetune_lr = 3e-5

@@ -20,7 +20,7 @@ class ToyBlobs(Task):
     name = "toy-blobs"
     modality = "vision"
     version = "1"
-    metric = Metric("accuracy", True, accuracy)
+    metric = Metric("accuracy", True, accuracy, proportion=True)
     num_classes = 3
     batch_size = 16
     finetune_lr = 1e-2

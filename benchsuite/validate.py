@@ -1,0 +1,63 @@
+"""Checks of the timing harness itself: agreement with torch.utils.benchmark, overhead per call, repeatability."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .interfaces import Inputs
+from .measure import LatencyStats, TimingPolicy, time_latency
+from .stats import coefficient_of_variation
+
+#: benchsuite's p50 and Timer.blocked_autorange's median must agree within this (the issue's acceptance bound)
+AGREEMENT_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """benchsuite's median latency next to torch.utils.benchmark.Timer's, for the same call in the same process."""
+
+    label: str
+    benchsuite_p50_ms: float
+    timer_median_ms: float
+    threads: int
+
+    @property
+    def difference(self) -> float:
+        """benchsuite / Timer - 1."""
+        return self.benchsuite_p50_ms / self.timer_median_ms - 1
+
+    @property
+    def agrees(self) -> bool:
+        return abs(self.difference) <= AGREEMENT_TOLERANCE
+
+
+def timer_agreement(label: str, fn: Callable[..., object], inputs: Inputs, policy: TimingPolicy,
+                    min_run_time: float = 2.0) -> Agreement:
+    """Time ``fn(*inputs)`` with benchsuite's harness, then with ``Timer.blocked_autorange`` (same threads)."""
+    from torch.utils.benchmark import Timer
+
+    threads = torch.get_num_threads()
+    ours = time_latency(fn, inputs, policy)
+    timer = Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs}, num_threads=threads)
+    with torch.inference_mode():
+        theirs = timer.blocked_autorange(min_run_time=min_run_time)
+    return Agreement(label, ours.p50_ms, theirs.median * 1e3, threads)
+
+
+def _noop(*_args: object) -> None:
+    return None
+
+
+def harness_overhead(policy: TimingPolicy = TimingPolicy(min_calls=100_000, min_seconds=1.0)) -> LatencyStats:
+    """Latency of a call that does nothing: what the harness adds to every timed call (clock reads, dispatch)."""
+    return time_latency(_noop, (), policy)
+
+
+def repeatability(fn: Callable[..., object], inputs: Sequence[Inputs], policy: TimingPolicy,
+                  repeats: int = 5) -> tuple[list[float], float]:
+    """p50 of `repeats` independent timings (each with its own warm-up) and their coefficient of variation."""
+    p50s = [time_latency(fn, list(inputs), policy).p50_ms for _ in range(repeats)]
+    return p50s, coefficient_of_variation(p50s)

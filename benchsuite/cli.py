@@ -237,38 +237,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .measure import TimingPolicy
-    from .paths import cache_dir
-    from .validate import AGREEMENT_TOLERANCE, harness_overhead, repeatability, timer_agreement
+    from .validate import AGREEMENT_TOLERANCE, check_tasks
 
     if args.repeats < 2:
         raise UsageError(f"--repeats got {args.repeats}; the coefficient of variation needs at least 2")
     plugins = _load(args)
-    names = args.task or plugins.tasks.names()
-    policy = TimingPolicy.quick() if args.quick else TimingPolicy()
-    overhead = harness_overhead(TimingPolicy.quick() if args.quick else TimingPolicy(min_calls=100_000))
-    print(f"harness overhead (no-op call): p50 {overhead.p50_ms * 1e3:.2f} µs, p99 {overhead.p99_ms * 1e3:.2f} µs "
-          f"over {overhead.samples} calls", flush=True)
-    rows = []
-    for name in names:
-        task = plugins.tasks.get(name)()
-        model = task.reference_model(cache_dir()).eval()
-        for batch in (task.batch_size, 1):
-            inputs = task.latency_inputs(batch)
-            agreement = timer_agreement(f"{name} b{batch}", model, inputs[0], policy,
-                                        min_run_time=0.2 if args.quick else 2.0)
-            p50s, cv = repeatability(model, inputs, policy, args.repeats)
-            rows.append({"task": name, "batch": batch, "benchsuite p50 ms": agreement.benchsuite_p50_ms,
-                         "Timer median ms": agreement.timer_median_ms, "difference %": agreement.difference * 100,
-                         "agrees": agreement.agrees, "threads": agreement.threads,
-                         f"p50 CV % ({args.repeats} repeats)": cv * 100,
-                         "repeat p50s ms": " ".join(f"{v:.3g}" for v in p50s)})
-            print(f"{name} b{batch}: benchsuite {agreement.benchsuite_p50_ms:.3f} ms, Timer "
-                  f"{agreement.timer_median_ms:.3f} ms ({agreement.difference * 100:+.1f}%); CV {cv * 100:.1f}%",
-                  flush=True)
-    table = pd.DataFrame(rows)
+    table = check_tasks(plugins, args.task or plugins.tasks.names(), args.repeats, args.quick,
+                        echo=lambda line: print(line, flush=True))
     print(_format_table(table, summarize=False))
     failed = int((~table["agrees"]).sum())
     if failed:

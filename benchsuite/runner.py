@@ -288,41 +288,60 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
         except Exception as exc:
             backends.append((config, None, Availability(False, _one_line(exc))))
 
+    session = _Session(plugins, options, run_id, bars, emit, backends)
     try:
         for task_name in grid.tasks:
-            task, reference, setup_error = plugins.tasks.get(task_name), None, None
+            state = _TaskState(plugins.tasks.get(task_name), baselines={c: _Baseline() for c, _, _ in backends})
             try:
-                task = task()
-                reference = task.reference_model(cache_dir())
+                state.task = state.task()
+                state.reference = state.task.reference_model(cache_dir())
             except Exception as exc:
-                setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
-            baselines = {config: _Baseline() for config, _, _ in backends}
+                state.setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
             for pipeline in grid.methods:
-                methods = [plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
                 for seed in _seeds_of(plugins, pipeline, options):
-                    _run_cell(task, reference, setup_error, pipeline, methods, seed, backends, baselines, emit,
-                              options, plugins, run_id, bars)
+                    _run_cell(session, state, pipeline, seed)
     finally:
         bars.close()
     return rows
 
 
-def _run_cell(task: Any, reference: Any, setup_error: str | None, pipeline: Pipeline,
-              methods: Sequence[CompressionMethod], seed: int, backends: Sequence[tuple[Config, Backend | None, Availability]],
-              baselines: dict[Config, _Baseline], emit: Callable[[dict[str, Any]], None], options: RunOptions,
-              plugins: Plugins, run_id: str, bars: Progress) -> None:
+@dataclass(frozen=True)
+class _Session:
+    """What every cell of one `run_grid` shares."""
+
+    plugins: Plugins
+    options: RunOptions
+    run_id: str
+    bars: Progress
+    emit: Callable[[dict[str, Any]], None]
+    backends: Sequence[tuple[Config, Backend | None, Availability]]
+
+
+@dataclass
+class _TaskState:
+    """One task of the grid: its reference model (or why it has none) and its baselines per backend."""
+
+    task: Any
+    reference: Any = None
+    setup_error: str | None = None
+    baselines: dict[Config, _Baseline] = field(default_factory=dict)
+
+
+def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int) -> None:
     """Compress once with `seed`, then measure on every backend; one row per backend."""
     import torch
 
-    base_row = _row_template(run_id, task, pipeline, methods, plugins, options, seed)
-    model, compress_error, skip_reason, cost = None, setup_error, None, {}
+    task, options, backends, emit = state.task, session.options, session.backends, session.emit
+    methods = [session.plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
+    base_row = _row_template(session.run_id, task, pipeline, methods, session.plugins, options, seed)
+    model, compress_error, skip_reason, cost = None, state.setup_error, None, {}
     refusals = {config: _refusal(config, backend, methods) for config, backend, _ in backends}
     if compress_error is None:
         skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
         runnable = any(b is not None and a.ok and refusals[c] is None for c, b, a in backends)
         if skip_reason is None and runnable:
             try:
-                model, cost = _compress(task, reference, methods, options, seed)
+                model, cost = _compress(task, state.reference, methods, options, seed)
             except Unsupported as exc:
                 skip_reason = str(exc)
             except Exception as exc:
@@ -341,7 +360,7 @@ def _run_cell(task: Any, reference: Any, setup_error: str | None, pipeline: Pipe
         else:
             label = f"{task.name} × {pipeline.spec} × {config.name}"
             try:
-                measured = _measure(task, model, backend, options, bars, label)
+                measured = _measure(task, model, backend, options, session.bars, label)
             except Unsupported as exc:
                 emit(_finish(base_row, config, backend, status="skipped", error=f"backend {config.name}: {exc}",
                              **cost))
@@ -353,12 +372,12 @@ def _run_cell(task: Any, reference: Any, setup_error: str | None, pipeline: Pipe
             finally:
                 torch.set_num_threads(threads_before)
             if pipeline.is_baseline:
-                baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
+                state.baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
                                               measured["latency_b1_p50_ms"], measured["model_size_bytes"],
                                               measured["flops"], measured["latency_samples_ms"],
                                               measured["latency_b1_samples_ms"])
             emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
-                         **_relative(measured, baselines[config], seed)))
+                         **_relative(measured, state.baselines[config], seed)))
 
 
 def _refusal(config: Config, backend: Backend | None, methods: Sequence[CompressionMethod]) -> str | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import pandas as pd
 import torch
 
 from .interfaces import Inputs
@@ -61,3 +63,32 @@ def repeatability(fn: Callable[..., object], inputs: Sequence[Inputs], policy: T
     """p50 of `repeats` independent timings (each with its own warm-up) and their coefficient of variation."""
     p50s = [time_latency(fn, list(inputs), policy).p50_ms for _ in range(repeats)]
     return p50s, coefficient_of_variation(p50s)
+
+
+def check_tasks(plugins: Any, task_names: Sequence[str], repeats: int = 5, quick: bool = False,
+                echo: Callable[[str], None] = lambda line: None) -> pd.DataFrame:
+    """All three checks on each task's reference model (eager, this machine's default threads), at the task
+    batch size and at batch 1; one table row per task and batch size. `echo` gets a line per finished check."""
+    from .paths import cache_dir
+
+    policy = TimingPolicy.quick() if quick else TimingPolicy()
+    overhead = harness_overhead(TimingPolicy.quick() if quick else TimingPolicy(min_calls=100_000))
+    echo(f"harness overhead (no-op call): p50 {overhead.p50_ms * 1e3:.2f} µs, p99 {overhead.p99_ms * 1e3:.2f} µs "
+         f"over {overhead.samples} calls")
+    rows = []
+    for name in task_names:
+        task = plugins.tasks.get(name)()
+        model = task.reference_model(cache_dir()).eval()
+        for batch in (task.batch_size, 1):
+            inputs = task.latency_inputs(batch)
+            agreement = timer_agreement(f"{name} b{batch}", model, inputs[0], policy,
+                                        min_run_time=0.2 if quick else 2.0)
+            p50s, cv = repeatability(model, inputs, policy, repeats)
+            rows.append({"task": name, "batch": batch, "benchsuite p50 ms": agreement.benchsuite_p50_ms,
+                         "Timer median ms": agreement.timer_median_ms, "difference %": agreement.difference * 100,
+                         "agrees": agreement.agrees, "threads": agreement.threads,
+                         f"p50 CV % ({repeats} repeats)": cv * 100, "harness overhead µs": overhead.p50_ms * 1e3,
+                         "repeat p50s ms": " ".join(f"{v:.3g}" for v in p50s)})
+            echo(f"{name} b{batch}: benchsuite {agreement.benchsuite_p50_ms:.3f} ms, Timer "
+                 f"{agreement.timer_median_ms:.3f} ms ({agreement.difference * 100:+.1f}%); CV {cv * 100:.1f}%")
+    return pd.DataFrame(rows)

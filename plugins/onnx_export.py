@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import re
 import warnings
@@ -16,8 +17,12 @@ from benchsuite import Unsupported
 OPSET = 18
 
 
-def _dynamic_shapes(example_inputs: Sequence[torch.Tensor]) -> tuple[dict[int, object], ...]:
-    """Batch (dim 0) dynamic for every input; token inputs (2-D integer) also dynamic in sequence length."""
+def _dynamic_shapes(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> tuple:
+    """Batch (dim 0) dynamic for every input; token inputs (2-D integer) also dynamic in sequence length.
+
+    The structure follows `forward`'s signature: one entry per positional parameter, or a single tuple for a
+    ``forward(self, *inputs)``.
+    """
     batch, seq = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("seq", min=2, max=4096)
     shapes = []
     for t in example_inputs:
@@ -25,6 +30,9 @@ def _dynamic_shapes(example_inputs: Sequence[torch.Tensor]) -> tuple[dict[int, o
         if t.dim() == 2 and not t.is_floating_point():
             dims[1] = seq
         shapes.append(dims)
+    params = list(inspect.signature(model.forward).parameters.values())
+    if params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return (tuple(shapes),)
     return tuple(shapes)
 
 
@@ -39,7 +47,7 @@ def export_onnx(model: nn.Module, example_inputs: Sequence[torch.Tensor], opset:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model.eval(), tuple(example_inputs), dynamo=True, opset_version=opset,
-                                        dynamic_shapes=_dynamic_shapes(example_inputs), verbose=False,
+                                        dynamic_shapes=_dynamic_shapes(model, example_inputs), verbose=False,
                                         report=False)
             program.save(buffer)
     except Exception as exc:  # the exporter raises many types; all mean "this graph cannot go to ONNX"

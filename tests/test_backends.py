@@ -23,14 +23,23 @@ def rows(tmp_path_factory):
     from benchsuite.plugins import load_plugins
     from conftest import GOOD
 
-    os.environ["BENCHSUITE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    cache = tmp_path_factory.mktemp("cache")
+    saved = {k: os.environ.pop(k, None) for k in ("BENCHSUITE_CACHE", "TORCHINDUCTOR_CACHE_DIR")}
+    os.environ["BENCHSUITE_CACHE"] = str(cache)
     try:
         plugins = load_plugins(GOOD, warn=lambda m: None, environ={})
         grid = build_grid(plugins, ["toy-blobs"], ["magnitude-pruning:sparsity=0.5", "dynamic-int8", "ort-int8"],
                           ["torch-cpu", "torch-compile", "onnxruntime"])
-        return by_cell(run_grid(plugins, grid, QUICK, progress=False))
+        rows = by_cell(run_grid(plugins, grid, QUICK, progress=False))
+        # inductor's compiled kernels went to benchsuite's cache folder
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(cache / "inductor")
+        assert any((cache / "inductor").rglob("*.py")), "no inductor cache under the benchsuite cache"
+        return rows
     finally:
-        del os.environ["BENCHSUITE_CACHE"]
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
 
 
 def test_every_backend_measures_the_same_model_to_the_same_score(rows):

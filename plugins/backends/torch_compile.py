@@ -40,9 +40,20 @@ class TorchCompile(TorchCPU):
         model = super().prepare(model, example_inputs)
         torch._dynamo.reset()  # each run compiles its own model; the on-disk cache still applies
         compiled = torch.compile(model, mode=self.params["mode"])
+
+        def run(*inputs):
+            # Image batches keep a static batch size (one compilation per size: the task's, the last evaluation
+            # batch's, 1): with a symbolic batch, inductor's channels-last layouts for int8 PT2E convolutions
+            # fail a stride check on 1-channel inputs. Token inputs stay automatic-dynamic (one graph for all
+            # sequence lengths), since a compilation per length would take minutes.
+            for t in inputs:
+                if t.dim() >= 4:
+                    torch._dynamo.mark_static(t, 0)
+            return compiled(*inputs)
+
         with torch.inference_mode():
-            compiled(*example_inputs)  # compile now, at the task batch size
-        return compiled
+            run(*example_inputs)  # compile now, at the task batch size
+        return run
 
 
 @hookimpl

@@ -43,6 +43,7 @@ def synthetic_frame(n: int, seed: int = 0) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     frame["schema_version"] = pd.array(np.full(n, 3), dtype="Int64")
     frame["status"] = "ok"
+    frame["task_version"] = "1"
     frame["task"] = np.where(np.arange(n) % 2 == 0, "mnist-cnn", "sentiment-minilm")
     frame["config"] = pd.array([f"method-{i % 40}" for i in range(n)], dtype="string")
     frame["params"] = frame["config"]

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -37,16 +38,19 @@ class Agreement:
 
 
 def timer_agreement(label: str, fn: Callable[..., object], inputs: Inputs, policy: TimingPolicy,
-                    min_run_time: float = 2.0) -> Agreement:
-    """Time ``fn(*inputs)`` with benchsuite's harness, then with ``Timer.blocked_autorange`` (same threads)."""
+                    min_run_time: float = 2.0, rounds: int = 3) -> Agreement:
+    """Time ``fn(*inputs)`` with benchsuite's harness and with ``Timer.blocked_autorange`` (same threads), in
+    `rounds` alternating rounds; compare the medians over rounds, so that drift between timings cancels out."""
     from torch.utils.benchmark import Timer
 
     threads = torch.get_num_threads()
-    ours = time_latency(fn, inputs, policy)
     timer = Timer(stmt="fn(*inputs)", globals={"fn": fn, "inputs": inputs}, num_threads=threads)
-    with torch.inference_mode():
-        theirs = timer.blocked_autorange(min_run_time=min_run_time)
-    return Agreement(label, ours.p50_ms, theirs.median * 1e3, threads)
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(time_latency(fn, inputs, policy).p50_ms)
+        with torch.inference_mode():
+            theirs.append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+    return Agreement(label, float(np.median(ours)), float(np.median(theirs)), threads)
 
 
 def _noop(*_args: object) -> None:

@@ -54,7 +54,7 @@ def latest_version(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in str(version).split("."))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in str(version).split("."))  # mixed: no TypeError
 
 
 def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:

@@ -150,9 +150,9 @@ def read_results(path: str) -> pd.DataFrame:
     from .store import ResultStore
 
     source = Path(path)
-    if source.is_dir() or not source.exists():
-        if not source.exists():
-            raise UsageError(f"{path} does not exist; pass a store folder or an exported results file")
+    if not source.exists():
+        raise UsageError(f"{path} does not exist; pass a store folder or an exported results file")
+    if source.is_dir():
         return ResultStore(source).read()
     readers: Mapping[str, Any] = {".parquet": pd.read_parquet, ".csv": pd.read_csv,
                                   ".json": lambda p: pd.read_json(p, orient="records")}

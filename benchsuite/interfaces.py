@@ -31,6 +31,14 @@ Inputs = tuple["torch.Tensor", ...]
 Batch = tuple[Inputs, "torch.Tensor"]
 
 
+def wall_clock_call(fn: Callable[..., object], args: Inputs, synchronize: Callable[[], None] = lambda: None) -> int:
+    """Nanoseconds one call of ``fn(*args)`` takes by `time.perf_counter_ns`, queued device work included."""
+    t0 = time.perf_counter_ns()
+    fn(*args)
+    synchronize()
+    return time.perf_counter_ns() - t0
+
+
 @dataclass(frozen=True)
 class Metric:
     """A task metric and its direction.
@@ -163,8 +171,6 @@ class Backend(_Configurable, ABC):
 
     def timed_call(self, fn: Callable[..., "torch.Tensor"], args: Inputs) -> int:
         """Run ``fn(*args)`` once and return how long it took in nanoseconds (default: wall clock + synchronize)."""
-        from .measure import wall_clock_call
-
         return wall_clock_call(fn, args, self.synchronize)
 
     def peak_memory_bytes(self, model: "nn.Module", fn: Callable[..., "torch.Tensor"], inputs: Inputs) -> int | None:

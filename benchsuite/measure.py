@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
-from .interfaces import Batch, Inputs, Metric
+from .interfaces import Batch, Inputs, Metric, wall_clock_call
 
 
 @dataclass(frozen=True)
@@ -73,14 +73,6 @@ class LatencyStats:
         from .stats import bootstrap_median_ci
 
         return bootstrap_median_ci(self.samples_ms)
-
-
-def wall_clock_call(fn: Callable[..., object], args: Inputs, synchronize: Callable[[], None] = lambda: None) -> int:
-    """Nanoseconds one call of ``fn(*args)`` takes by `time.perf_counter_ns`, queued device work included."""
-    t0 = time.perf_counter_ns()
-    fn(*args)
-    synchronize()
-    return time.perf_counter_ns() - t0
 
 
 def _median_ns(fn: Callable[..., object], cycle: Sequence[Inputs], calls: int, start: int,

@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
                                           "harness overhead with a no-op call, and the CV of p50 over repeats.")
     validate.add_argument("--task", action="append", default=[], metavar="T", help="task name (repeatable)")
     validate.add_argument("--repeats", type=int, default=5, help="timings for the repeatability CV (default 5)")
+    validate.add_argument("--rounds", type=int, default=5,
+                          help="alternating rounds of the two timers for the agreement check (default 5)")
+    validate.add_argument("--threads", type=int, default=None,
+                          help="intra-op threads while checking (default: this machine's default)")
     validate.add_argument("--quick", action="store_true", help="short timings (a smoke test; figures are noisy)")
 
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they register")
@@ -241,9 +245,13 @@ def _validate(args: argparse.Namespace) -> int:
 
     if args.repeats < 2:
         raise UsageError(f"--repeats got {args.repeats}; the coefficient of variation needs at least 2")
+    if args.rounds < 1:
+        raise UsageError(f"--rounds got {args.rounds}; give at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads got {args.threads}; give at least 1, or leave it out for the default")
     plugins = _load(args)
-    table = check_tasks(plugins, args.task or plugins.tasks.names(), args.repeats, args.quick,
-                        echo=lambda line: print(line, flush=True))
+    table = check_tasks(plugins, args.task or plugins.tasks.names(), args.repeats, args.quick, threads=args.threads,
+                        rounds=args.rounds, echo=lambda line: print(line, flush=True))
     print(_format_table(table, summarize=False))
     failed = int((~table["agrees"]).sum())
     if failed:

@@ -21,11 +21,11 @@ from .interfaces import Batch, Inputs, Metric, wall_clock_call
 class TimingPolicy:
     """How long to warm up and how long to time.
 
-    Warm-up runs at least `warmup_calls` calls, `warmup_seconds` and one pass over the inputs, then goes on in
-    windows (one pass over the inputs, at least 5 calls) until the median of a window is within
-    `steady_tolerance` of the previous window's, or `max_warmup_seconds` pass (recorded as not steady).
-    Timing then runs until both `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which
-    the sample count records).
+    Warm-up runs at least `warmup_calls` calls, `warmup_seconds` and (if `warmup_full_pass`) one pass over the
+    inputs, then goes on in windows (one pass over the inputs, at least 5 calls) until the median of a window
+    is within `steady_tolerance` of the previous window's, or `max_warmup_seconds` pass (recorded as not
+    steady; a `max_warmup_seconds` of 0 skips the check, also recorded as not steady). Timing then runs until
+    both `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which the sample count records).
     """
 
     warmup_calls: int = 10
@@ -35,11 +35,13 @@ class TimingPolicy:
     min_calls: int = 50
     min_seconds: float = 2.0
     max_seconds: float = 60.0
+    warmup_full_pass: bool = True
 
     @classmethod
     def quick(cls) -> TimingPolicy:
-        return cls(warmup_calls=2, warmup_seconds=0.0, steady_tolerance=1.0, max_warmup_seconds=1.0, min_calls=5,
-                   min_seconds=0.05, max_seconds=5.0)
+        """A smoke test's timing: two warm-up calls, no steadiness check, five timed calls."""
+        return cls(warmup_calls=2, warmup_seconds=0.0, max_warmup_seconds=0.0, min_calls=5, min_seconds=0.05,
+                   max_seconds=5.0, warmup_full_pass=False)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,14 @@ def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inpu
     cycle = [inputs] if isinstance(inputs, tuple) else list(inputs)
     with torch.inference_mode():
         warm, start = 0, time.perf_counter()
-        while (warm < max(policy.warmup_calls, len(cycle))
+        while (warm < max(policy.warmup_calls, len(cycle) if policy.warmup_full_pass else 0)
                or time.perf_counter() - start < policy.warmup_seconds):
             timed_call(fn, cycle[warm % len(cycle)])
             warm += 1
-        window = max(len(cycle), 5)
-        previous, steady = _median_ns(fn, cycle, window, warm, timed_call), False
-        warm += window
+        steady, window = False, max(len(cycle), 5)
+        if policy.max_warmup_seconds > 0:
+            previous = _median_ns(fn, cycle, window, warm, timed_call)
+            warm += window
         while time.perf_counter() - start < policy.max_warmup_seconds:
             current = _median_ns(fn, cycle, window, warm, timed_call)
             warm += window

@@ -61,9 +61,9 @@ def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep the newest row of each configuration on each machine."""
     if frame.empty:
         return frame
-    key = frame[CONFIG_KEY].astype("string").fillna("")
-    order = frame.assign(_key=key.agg("\x1f".join, axis=1)).sort_values("created_at")
-    return order.drop_duplicates("_key", keep="last").drop(columns="_key")
+    order = frame.sort_values("created_at", kind="stable")
+    key = order[CONFIG_KEY].astype("string").fillna("")  # missing values compare equal to each other
+    return order[~key.duplicated(keep="last")]
 
 
 def rank(frame: pd.DataFrame) -> pd.DataFrame:

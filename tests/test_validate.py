@@ -12,11 +12,21 @@ POLICY = TimingPolicy.quick()
 
 def test_agreement_compares_the_same_call_under_both_timers():
     model = nn.Linear(64, 64).eval()
-    agreement = timer_agreement("linear", model, (torch.randn(8, 64),), POLICY, min_run_time=0.05)
-    assert agreement.benchsuite_p50_ms > 0 and agreement.timer_median_ms > 0
+    agreement = timer_agreement("linear", model, (torch.randn(8, 64),), POLICY, min_run_time=0.05, rounds=3)
+    assert len(agreement.benchsuite_p50_ms) == len(agreement.timer_median_ms) == 3
+    assert min(agreement.benchsuite_p50_ms) > 0 and min(agreement.timer_median_ms) > 0
     assert agreement.threads == torch.get_num_threads()
-    assert Agreement("x", 1.04, 1.0, 1).agrees and not Agreement("x", 1.06, 1.0, 1).agrees
-    assert Agreement("x", 0.96, 1.0, 1).difference < 0
+    assert Agreement("x", (1.04,), (1.0,), 1).agrees and not Agreement("x", (1.06,), (1.0,), 1).agrees
+    assert Agreement("x", (0.96,), (1.0,), 1).difference < 0
+
+
+def test_agreement_is_the_median_of_paired_rounds_so_drift_between_rounds_cancels():
+    # the machine slows down by 30% after the first round: each round's pair still agrees
+    drifting = Agreement("x", (10.0, 13.0, 13.1), (10.1, 12.9, 13.0), 1)
+    assert drifting.agrees and abs(drifting.difference) < 0.01
+    # one disturbed round of three does not decide the outcome; two do
+    assert Agreement("x", (10.0, 20.0, 10.0), (10.0, 10.0, 10.0), 1).agrees
+    assert not Agreement("x", (10.0, 20.0, 20.0), (10.0, 10.0, 10.0), 1).agrees
 
 
 def test_overhead_is_timed_on_a_call_that_does_nothing():
@@ -32,9 +42,14 @@ def test_repeatability_gives_one_p50_per_repeat_and_their_cv():
 
 def test_validate_command_prints_every_figure(tmp_path):
     env = {"BENCHSUITE_CACHE": str(tmp_path / "cache")}
-    proc = cli("validate", "--quick", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--repeats", "2", env=env)
+    proc = cli("validate", "--quick", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--repeats", "2",
+               "--rounds", "2", "--threads", "1", env=env)
     assert proc.returncode in (0, 1), proc.stderr  # 1 = a disagreement beyond 5%, possible with quick timings
     assert "harness overhead (no-op call): p50" in proc.stdout
     assert "Timer median ms" in proc.stdout and "p50 CV % (2 repeats)" in proc.stdout
-    bad = cli("validate", "--repeats", "1")
-    assert bad.returncode == 2 and "needs at least 2" in bad.stderr and "Traceback" not in bad.stderr
+    assert "median over 2 paired rounds" in proc.stdout
+    assert "threads=1:" in proc.stdout  # the check ran with the threads it was given
+    for args, message in ((["--repeats", "1"], "needs at least 2"), (["--threads", "0"], "--threads got 0"),
+                          (["--rounds", "0"], "--rounds got 0")):
+        bad = cli("validate", *args)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr

@@ -108,6 +108,18 @@ def test_onnx_outputs_that_disagree_with_pytorch_are_refused():
         _check_outputs(model, lambda *a: model(*a) + 0.1, x)
 
 
+def test_onnxruntime_refuses_bf16_before_compressing_and_skips_graphs_its_cpu_provider_cannot_load():
+    from benchsuite.errors import Unsupported
+    from benchsuite_plugins.backends.onnxruntime_cpu import OnnxRuntime
+
+    backend = OnnxRuntime()
+    assert "no bfloat16 kernels" in backend.supports(frozenset({"bf16"}))
+    assert backend.supports(frozenset({"fp16"})) is None
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)).to(torch.bfloat16).eval()
+    with pytest.raises(Unsupported, match="ONNX Runtime's CPU provider cannot run the exported model"):
+        backend.prepare(model, (torch.randn(4, 8, dtype=torch.bfloat16),))
+
+
 def test_onnx_export_is_dynamic_in_batch_and_sequence_length():
     from benchsuite_plugins.onnx_export import export_onnx, new_session, onnx_feeds
 

@@ -12,6 +12,7 @@ import importlib.util
 import torch
 
 from benchsuite import Availability, Backend, BenchsuiteError, Param, hookimpl
+from benchsuite.errors import Unsupported
 from benchsuite_plugins.onnx_export import OPSET, export_onnx, new_session, onnx_feeds
 
 #: exported outputs must match PyTorch's within atol + rtol * max|PyTorch output| (fp32 kernels reorder sums)
@@ -34,6 +35,12 @@ class OnnxRuntime(Backend):
                                        "onnxruntime onnxscript onnx")
         return Availability(True)
 
+    def supports(self, kernels):
+        if "bf16" in kernels:
+            return ("ONNX Runtime's CPU execution provider has no bfloat16 kernels for most operators (Conv, Add, "
+                    "MatMul), so a bf16 model does not load; measure bf16 on torch-cpu or torch-compile")
+        return None
+
     def _threads(self) -> int:
         return self.params["threads"] or torch.get_num_threads()
 
@@ -42,7 +49,14 @@ class OnnxRuntime(Backend):
         onnx_bytes = getattr(model, "onnx_bytes", None)
         if onnx_bytes is None:
             onnx_bytes = export_onnx(model, example_inputs, self.params["opset"])
-        session = new_session(onnx_bytes, self._threads())
+        try:
+            session = new_session(onnx_bytes, self._threads())
+        except Exception as exc:
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            message = " ".join(str(exc).split())
+            raise Unsupported(f"ONNX Runtime's CPU provider cannot run the exported model: {type(exc).__name__}: "
+                              f"{message}") from None
 
         def run(*inputs):
             return torch.from_numpy(session.run(None, onnx_feeds(session, inputs))[0])

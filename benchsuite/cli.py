@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
                           help="intra-op threads while checking (default: this machine's default)")
     validate.add_argument("--quick", action="store_true", help="short timings (a smoke test; figures are noisy)")
 
+    tasks = sub.add_parser("tasks", parents=[plugin_opts], help="list tasks, or show one task's card")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", parser_class=_Parser)
+    tasks_sub.add_parser("list", parents=[plugin_opts], help="every task: version, modality, metric, availability")
+    show = tasks_sub.add_parser("show", parents=[plugin_opts], help="one task's card: data, license, splits, "
+                                "checksums, reference model, metric, preprocessing, version")
+    show.add_argument("name", metavar="NAME")
+
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they register")
     plugins.add_argument("--verbose", "-v", action="store_true", help="also list parameters and standard configs")
 
@@ -111,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _run, "results": _results, "plugins": _plugins, "leaderboard": _leaderboard,
-                "compare": _compare, "validate": _validate}[args.command](args)
+                "compare": _compare, "validate": _validate, "tasks": _tasks}[args.command](args)
     except BenchsuiteError as exc:
         print(f"benchsuite: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -258,6 +265,21 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"benchsuite: {failed} timing(s) disagree with torch.utils.benchmark by more than "
               f"{AGREEMENT_TOLERANCE:.0%}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from .taskcard import TaskCard
+
+    plugins = _load(args)
+    if args.tasks_command == "show":
+        print(TaskCard.of(plugins.tasks.get(args.name)()).text())
+        return 0
+    for entry in plugins.tasks:
+        task = entry.obj()
+        available = task.availability()
+        state = "available" if available.ok else f"unavailable: {available.reason}"
+        print(f"{entry.name:<28} v{task.version:<4} {task.modality:<7} {task.metric.name:<16} {state}")
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:

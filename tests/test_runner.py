@@ -237,7 +237,7 @@ def test_seeds_repeat_only_methods_with_randomness(toy_plugins, toy_cache):
         RunOptions(seeds=(1, 1))
 
 
-def test_store_of_schema_2_reads_as_schema_3(tmp_path):
+def test_store_of_schema_2_reads_as_the_current_schema(tmp_path):
     import pandas as pd
 
     from benchsuite.hardware import hardware_fingerprint
@@ -249,7 +249,7 @@ def test_store_of_schema_2_reads_as_schema_3(tmp_path):
     frame.to_parquet(tmp_path / "s" / "results-old.parquet")
     out = load_results(tmp_path / "s")
     assert list(out.columns) == list(COLUMNS) and (out["schema_version"] == SCHEMA_VERSION).all()
-    assert out["realized_speedup"].tolist() == frame["speedup"].tolist()
+    assert out["realized_speedup"].tolist() == frame["speedup"].tolist() and (out["extra_scores"] == "").all()
     first = frame.iloc[0]
     assert out["hardware_fingerprint"].iloc[0] == hardware_fingerprint(
         first["cpu_model"], first["cpu_cores"], first["ram_bytes"], first["gpu"], first["os"])

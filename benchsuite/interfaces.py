@@ -68,6 +68,9 @@ class TaskInfo:
     batch_size: int
     #: a learning rate that suits fine-tuning this task's model (methods may use it as their default)
     finetune_lr: float = 1e-4
+    #: fine-tuning must keep the batch-norm statistics the model came with (pass it to `benchsuite.training.train`):
+    #: the training data is too narrow to re-estimate them (the ImageNet tasks train on crops of nine photos)
+    freeze_batchnorm: bool = False
 
 
 class _Configurable:
@@ -194,10 +197,15 @@ class Task(ABC):
     #: secondary metrics computed on the same evaluation (recorded in `extra_scores`, never ranked on)
     extra_metrics: ClassVar[tuple[Metric, ...]] = ()
     num_classes: ClassVar[int]
+    #: whether a run that names no task includes this one (`--suite full` and `--task NAME` always do); costly
+    #: tasks set False to keep the default suite within its time budget
+    standard_suite: ClassVar[bool] = True
     #: the batch size latency and throughput are measured at (besides batch 1)
     batch_size: ClassVar[int] = 32
     #: learning rate suited to fine-tuning the reference model
     finetune_lr: ClassVar[float] = 1e-4
+    #: fine-tuning keeps the reference's batch-norm statistics (see `TaskInfo.freeze_batchnorm`)
+    freeze_batchnorm: ClassVar[bool] = False
     description: ClassVar[str] = ""
     # The task card (`benchsuite tasks show NAME`): where the data and the reference come from, under which
     # license, and what is done to the inputs. Changing any of them must change `version`.
@@ -223,7 +231,7 @@ class Task(ABC):
     @property
     def info(self) -> TaskInfo:
         return TaskInfo(self.name, self.modality, self.version, self.metric.name, self.metric.higher_is_better,
-                        self.num_classes, self.batch_size, self.finetune_lr)
+                        self.num_classes, self.batch_size, self.finetune_lr, self.freeze_batchnorm)
 
     @abstractmethod
     def reference_model(self, cache_dir: Path) -> "nn.Module":

@@ -151,7 +151,8 @@ def build_grid(plugins: Plugins, tasks: Sequence[str] = (), methods: Sequence[st
     """
     if suite not in SUITES:
         raise UsageError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
-    task_names = tuple(dict.fromkeys(tasks)) or tuple(plugins.tasks.names())
+    task_names = tuple(dict.fromkeys(tasks)) or tuple(e.name for e in plugins.tasks
+                                                      if e.obj.standard_suite or suite == "full")
     for name in task_names:
         plugins.tasks.entry(name)
     if not task_names:

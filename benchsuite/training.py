@@ -12,12 +12,15 @@ from .interfaces import Batch
 
 def train(model: nn.Module, batches: Iterable[Batch], steps: int, lr: float, *, weight_decay: float = 0.0,
           warmup_fraction: float = 0.0, loss_fn: Callable[[torch.Tensor, tuple, torch.Tensor], torch.Tensor] | None = None,
-          after_step: Callable[[], None] | None = None, progress: str | None = None) -> nn.Module:
+          after_step: Callable[[], None] | None = None, progress: str | None = None,
+          freeze_batchnorm: bool = False) -> nn.Module:
     """Train `model` with AdamW and a linear warm-up/decay schedule on at most `steps` batches.
 
     :param loss_fn: ``loss_fn(logits, inputs, labels)``; cross-entropy if None (distillation passes its own).
     :param after_step: called after each optimizer step (e.g. to re-apply pruning masks).
     :param progress: description of a progress bar (shown on a terminal only), or None for no bar.
+    :param freeze_batchnorm: keep batch-norm layers in eval mode (running statistics fixed; their affine weights
+        still train), as `TaskInfo.freeze_batchnorm` asks.
     :return: the model, in eval mode.
     """
     from tqdm.auto import tqdm
@@ -33,6 +36,10 @@ def train(model: nn.Module, batches: Iterable[Batch], steps: int, lr: float, *, 
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     model.train()
+    if freeze_batchnorm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     bar = tqdm(total=steps, desc=progress, unit="step", position=1, disable=None if progress else True, leave=False)
     for step, (inputs, labels) in enumerate(batches):
         if step >= steps:

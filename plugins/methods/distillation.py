@@ -1,7 +1,9 @@
 """distillation: Hinton knowledge distillation from the reference model into a smaller student.
 
 BERT-style transformers get a student with fewer layers, initialised DistilBERT-style from every other teacher
-layer; a SmallCNN gets a narrower SmallCNN trained from scratch. Any other model is skipped.
+layer; CNNs whose `features` hold residual blocks (MobileNetV2, EfficientNet) get a shallower student that drops
+some of the blocks whose output is their input plus a branch, initialised from the teacher's other blocks; a
+SmallCNN gets a narrower SmallCNN trained from scratch. Any other model is skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from torch.nn import functional as F
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
 from benchsuite.training import train
+from benchsuite_plugins.tasks.efficientnet_lite import is_residual_block
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
 
 
@@ -32,6 +35,8 @@ class Recipe:
 # the reference CNN's (AdamW 2e-3, batch 64).
 TRANSFORMER_RECIPE = Recipe(lr=1e-4, weight_decay=0.01, warmup_fraction=0.1, batch_size=32)
 CNN_RECIPE = Recipe(lr=2e-3, weight_decay=1e-4, warmup_fraction=0.05, batch_size=64)
+# A block-dropped pretrained CNN starts close to its teacher: the fine-tuning rate of the task, batch 32.
+PRETRAINED_CNN_RECIPE = Recipe(lr=0.0, weight_decay=1e-4, warmup_fraction=0.1, batch_size=32)
 
 
 def find_transformer(model: nn.Module) -> nn.Module | None:
@@ -68,6 +73,28 @@ def drop_layers(model: nn.Module, student_layers: int) -> list[int]:
                 module.layer_idx = new_index
     encoder.config.num_hidden_layers = student_layers
     return kept
+
+
+def residual_blocks(model: nn.Module) -> list[int]:
+    """Indices in ``model.features`` of the blocks that add their input to their output (shape-preserving), as
+    torchvision's ``use_res_connect`` blocks and EfficientNet's stride-1 MBConv blocks with a skip."""
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential):
+        return []
+    return [i for i, block in enumerate(features)
+            if getattr(block, "use_res_connect", False) is True or is_residual_block(block)]
+
+
+def drop_residual_blocks(model: nn.Module, fraction: float) -> list[int]:
+    """Remove `fraction` of the residual blocks of ``model.features``, evenly spread; return the dropped indices."""
+    candidates = residual_blocks(model)
+    count = int(len(candidates) * fraction + 0.5)
+    if not candidates or count == 0:
+        raise Unsupported(f"drop_blocks={fraction} drops none of the model's {len(candidates)} residual blocks")
+    # evenly spaced among the candidates, ending at the last: 1, 3, 5, 7, 9 of 10
+    dropped = [candidates[len(candidates) - 1 - i * len(candidates) // count] for i in range(count)]
+    model.features = nn.Sequential(*(b for i, b in enumerate(model.features) if i not in set(dropped)))
+    return sorted(dropped)
 
 
 def narrow_cnn(teacher: SmallCNN, width_multiplier: float) -> SmallCNN:
@@ -114,13 +141,16 @@ class Distillation(CompressionMethod):
               "starting at the first); transformers only", min=1),
         Param("width_multiplier", float, 0.5, "student channels and hidden units as a fraction of the teacher's; "
               "SmallCNN only", min=0.05, max=1.0),
+        Param("drop_blocks", float, 0.5, "fraction of the residual blocks a CNN student drops (evenly spread); "
+              "CNNs with residual blocks in `features` (MobileNetV2, EfficientNet) only", min=0.05, max=1.0),
         Param("temperature", float, 2.0, "softmax temperature of the soft targets", min=0.1, max=100.0),
         Param("alpha", float, 0.5, "weight of the soft-target loss; 1 - alpha goes to cross-entropy with the labels",
               min=0.0, max=1.0),
         Param("hidden_weight", float, 0.0, "weight of a cosine loss between the student's and the teacher's "
               "mean-pooled last hidden states; transformers only", min=0.0, max=100.0),
         Param("finetune_steps", int, 200, "distillation training steps", min=1),
-        Param("lr", float, 0.0, "learning rate; 0 uses 1e-4 for a transformer student, 2e-3 for a CNN student",
+        Param("lr", float, 0.0, "learning rate; 0 uses 1e-4 for a transformer student, 2e-3 for a CNN student "
+              "trained from scratch, the task's fine-tuning rate for a block-dropped CNN",
               min=0.0, max=1.0),
     )
     standard_configs = ({"student_layers": 3, "width_multiplier": 0.5},)
@@ -133,9 +163,13 @@ class Distillation(CompressionMethod):
             student, recipe = narrow_cnn(model, self.params["width_multiplier"]), CNN_RECIPE
             self._distill(student, teacher, context, recipe)
             return student.eval()
+        if residual_blocks(model):
+            drop_residual_blocks(model, self.params["drop_blocks"])
+            self._distill(model, teacher, context, PRETRAINED_CNN_RECIPE)
+            return model.eval()
         if find_transformer(model) is None:
-            raise Unsupported(f"distillation builds students for BERT-like encoders and SmallCNN, "
-                              f"not {type(model).__name__}")
+            raise Unsupported(f"distillation builds students for BERT-like encoders, CNNs with residual blocks in "
+                              f"`features` and SmallCNN, not {type(model).__name__}")
         drop_layers(model, self.params["student_layers"])
         hooks = []
         if self.params["hidden_weight"] > 0:
@@ -162,8 +196,10 @@ class Distillation(CompressionMethod):
             return loss
 
         steps = self.params["finetune_steps"]
-        train(student, context.training_batches(steps, recipe.batch_size), steps, self.params["lr"] or recipe.lr,
-              weight_decay=recipe.weight_decay, warmup_fraction=recipe.warmup_fraction, loss_fn=loss_fn)
+        lr = self.params["lr"] or recipe.lr or context.task.finetune_lr
+        train(student, context.training_batches(steps, recipe.batch_size), steps, lr,
+              weight_decay=recipe.weight_decay, warmup_fraction=recipe.warmup_fraction, loss_fn=loss_fn,
+              freeze_batchnorm=context.task.freeze_batchnorm)
 
 
 @hookimpl

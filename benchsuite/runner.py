@@ -410,6 +410,7 @@ def _compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
     model = copy.deepcopy(reference)
     context = MethodContext(task=task.info, teacher=reference, seed=seed, device=torch.device("cpu"),
                             finetune_budget_steps=options.finetune_budget_steps, train_stream=task.train_batches,
+                            batch_size=task.finetune_batch_size,
                             max_steps_per_request=QUICK_FINETUNE_STEPS if options.quick else None,
                             finetune_budget_seconds=options.finetune_budget_seconds,
                             example_inputs=task.example_inputs)

@@ -24,6 +24,9 @@ class TaskCard:
     preprocessing: str
     augmentation: str
     batch_size: int
+    standard_suite: bool = True
+    freeze_batchnorm: bool = False
+    finetune_batch_size: int = 32
     availability: str = "available"
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -40,7 +43,9 @@ class TaskCard:
         return cls(task.name, task.version, task.modality, task.description, task.data_source, task.data_license,
                    splits, checksums, task.reference, task.metric.name, task.metric.higher_is_better,
                    tuple(m.name for m in task.extra_metrics), task.preprocessing, task.augmentation,
-                   task.batch_size, "available" if available.ok else f"unavailable: {available.reason}",
+                   task.batch_size, task.standard_suite, task.freeze_batchnorm,
+                   task.finetune_batch_size,
+                   "available" if available.ok else f"unavailable: {available.reason}",
                    tuple(notes))
 
     def text(self) -> str:
@@ -54,6 +59,10 @@ class TaskCard:
                  f"preprocessing:  {self.preprocessing or '-'}",
                  f"augmentation:   {self.augmentation or 'none'}",
                  f"batch size:     {self.batch_size} (latency is also measured at batch 1)",
+                 f"fine-tuning:    batch {self.finetune_batch_size}"
+                 + ("; batch-norm statistics frozen (the reference's are kept)" if self.freeze_batchnorm else ""),
+                 "default suite:  " + ("yes" if self.standard_suite else
+                                       f"no (costly: run it with --task {self.name} or --suite full)"),
                  f"availability:   {self.availability}"]
         if self.checksums:
             lines.append("sha256:")

@@ -27,7 +27,8 @@ class Recipe:
     lr: float
     weight_decay: float
     warmup_fraction: float
-    batch_size: int
+    #: None: the task's fine-tuning batch size
+    batch_size: int | None
 
 
 # Each student trains like its teacher's reference model was trained: a layer-dropped transformer starts close to
@@ -35,8 +36,8 @@ class Recipe:
 # the reference CNN's (AdamW 2e-3, batch 64).
 TRANSFORMER_RECIPE = Recipe(lr=1e-4, weight_decay=0.01, warmup_fraction=0.1, batch_size=32)
 CNN_RECIPE = Recipe(lr=2e-3, weight_decay=1e-4, warmup_fraction=0.05, batch_size=64)
-# A block-dropped pretrained CNN starts close to its teacher: the fine-tuning rate of the task, batch 32.
-PRETRAINED_CNN_RECIPE = Recipe(lr=0.0, weight_decay=1e-4, warmup_fraction=0.1, batch_size=32)
+# A block-dropped pretrained CNN starts close to its teacher: the task's fine-tuning rate and batch size.
+PRETRAINED_CNN_RECIPE = Recipe(lr=0.0, weight_decay=1e-4, warmup_fraction=0.1, batch_size=None)
 
 
 def find_transformer(model: nn.Module) -> nn.Module | None:

@@ -228,6 +228,7 @@ class ImageNetValidation(HubTask):
     batch_size = 32
     finetune_lr = 1e-4
     freeze_batchnorm = True
+    finetune_batch_size = 16
     dataset_id = ImageNetResNet50.dataset_id
     eval_split = train_split = "train"
     eval_limit = 10_000

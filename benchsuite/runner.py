@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import BenchsuiteError, Unsupported, UsageError
 from .hardware import machine_info, software_info
+from .allocator import warm_heap
 from .interfaces import Availability, Backend, CompressionMethod, MethodContext, Task
 from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops,
                       serialized_size_bytes, time_latency)
@@ -270,6 +271,7 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every cell of `grid`; append each finished row to `store` at once. Returns the rows."""
     run_id = uuid.uuid4().hex[:12]
+    allocator = warm_heap()  # before anything is timed: see allocator.py
     bars = Progress(cell_count(plugins, grid, options), enabled=progress)
     rows: list[dict[str, Any]] = []
 
@@ -475,6 +477,7 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
     bar.close()
     return {
         "threads": settings.get("threads"),
+        "allocator": warm_heap(),
         "device": backend.device,
         "score": score,
         "score_ci_low": score_ci[0] if score_ci else None,

@@ -54,6 +54,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("backend_params", "string", "backend parameters as canonical JSON"),
     Column("device", "string", "device the backend ran on"),
     Column("threads", "Int64", "intra-op threads used for inference"),
+    Column("allocator", "string", "C heap setting during timing: glibc warm heap (high mmap/trim thresholds) or "
+           "system (the C library's defaults); see benchsuite/allocator.py"),
     Column("seed", "Int64", "seed for compression and data order"),
     Column("score", "float64", "task metric of this model on the evaluation split"),
     Column("extra_scores", "string", "JSON of the task's secondary metrics on the same evaluation, e.g. "
@@ -246,5 +248,7 @@ def _migrate_v2(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _migrate_v3(frame: pd.DataFrame) -> pd.DataFrame:
-    """Schema 3 -> 4: adds the tasks' secondary metrics (`extra_scores`), which v3 did not record."""
-    return frame.assign(schema_version=SCHEMA_VERSION, extra_scores="")
+    """Schema 3 -> 4: adds the tasks' secondary metrics (`extra_scores`), which v3 did not record, and the
+    allocator setting (v3 timed with the C library's defaults)."""
+    allocator = frame["status"].map(lambda s: "system (before schema 4)" if s == "ok" else None)
+    return frame.assign(schema_version=SCHEMA_VERSION, extra_scores="", allocator=allocator)

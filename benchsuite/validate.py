@@ -90,6 +90,9 @@ def check_tasks(plugins: Any, task_names: Sequence[str], repeats: int = 5, quick
     per finished check."""
     from .paths import cache_dir
 
+    from .allocator import warm_heap
+
+    echo(f"allocator: {warm_heap()}")
     policy = TimingPolicy.quick() if quick else TimingPolicy()
     before = torch.get_num_threads()
     if threads is not None:

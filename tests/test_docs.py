@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from benchsuite import hookspecs
+from benchsuite.allocator import ALLOCATOR_ENV
 from benchsuite.plugins import ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV
 from benchsuite.paths import CACHE_ENV, STORE_ENV
 from benchsuite.store import SCHEMA
@@ -49,12 +50,12 @@ def test_every_column_is_documented(column):
     assert f"| `{column}` |" in README
 
 
-@pytest.mark.parametrize("command", ["run", "results", "compare", "validate", "plugins", "leaderboard"])
+@pytest.mark.parametrize("command", ["run", "results", "compare", "validate", "plugins", "leaderboard", "tasks"])
 def test_every_command_is_documented(command):
     assert f"benchsuite {command}" in README
 
 
-@pytest.mark.parametrize("variable", [ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV, CACHE_ENV, STORE_ENV])
+@pytest.mark.parametrize("variable", [ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV, CACHE_ENV, STORE_ENV, ALLOCATOR_ENV])
 def test_every_environment_variable_is_documented(variable):
     assert f"`{variable}`" in README
 

@@ -48,6 +48,7 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
         assert r["baseline_score"] == base["score"] and r["run_id"] == base["run_id"]
         assert r["latency_p50_ms"] > 0 and r["latency_b1_p50_ms"] > 0 and r["throughput_sps"] > 0
         assert r["quick"] is True and r["threads"] >= 1 and r["cpu_model"] and r["torch_version"]
+        assert r["allocator"].startswith("glibc warm heap")  # timed with large blocks from a warm heap
     pruned = next(r for r in rows if r["method"] == "magnitude-pruning")
     assert json.loads(pruned["params"])["sparsity"] == 0.6
     # the output layer (32 x 3) stays dense, so 60 % of the hidden layer's weights go

@@ -32,6 +32,17 @@ def toy_cache(tmp_path, monkeypatch):
 SLOW_BACKENDS = "builtin.backends.torch-compile,builtin.backends.onnxruntime"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine waiting for them made a test file 40x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def toy_plugins():
     from benchsuite.plugins import load_plugins

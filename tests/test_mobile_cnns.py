@@ -32,12 +32,7 @@ def context(teacher, budget=20):
                          train_stream=rgb_images, batch_size=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_efficientnet_lite_in_torchvisions_layout_computes_what_the_package_computes():

@@ -77,14 +77,22 @@ class HubTask(Task):
     eval_limit: ClassVar[int | None] = None
     data_license = "see the dataset card on the Hugging Face hub"
 
+    def hub_ids(self) -> tuple[str, ...]:
+        """What this task loads from the hub (model and dataset ids; local folders need no network)."""
+        return self.model_id, self.dataset_id
+
+    #: appended to the "needs network" reason (e.g. an offline alternative)
+    offline_hint: ClassVar[str] = ""
+
     def availability(self) -> Availability:
-        if _is_local(self.model_id) and _is_local(self.dataset_id):
+        ids = self.hub_ids()
+        if all(_is_local(i) for i in ids):
             return Availability(True)
         reason = hub_reachable()
         if reason is None:
             return Availability(True)
-        return Availability(False, f"needs network: {self.name} loads {self.model_id} and {self.dataset_id} from "
-                                   f"the Hugging Face hub, and {reason}; run it on a machine with internet access")
+        return Availability(False, f"needs network: {self.name} loads {' and '.join(ids)} from the Hugging Face "
+                                   f"hub, and {reason}; run it on a machine with internet access{self.offline_hint}")
 
     def _require(self) -> None:
         available = self.availability()
@@ -249,15 +257,12 @@ class ImageNetValidation(HubTask):
         return (f"resize the shorter side to {photos.RESIZE} (bilinear, antialiased), center-crop {photos.CROP}; "
                 f"normalization {self._task.normalization.describe()}")
 
-    def availability(self) -> Availability:
-        if _is_local(self.dataset_id):
-            return Availability(True)
-        reason = hub_reachable()
-        if reason is None:
-            return Availability(True)
-        return Availability(False, f"needs network: {self.name} loads {self.dataset_id} from the Hugging Face hub, "
-                                   f"and {reason}; run it on a machine with internet access, or use "
-                                   f"{self._task.name} (offline, fidelity to the fp32 model)")
+    def hub_ids(self) -> tuple[str, ...]:
+        return (self.dataset_id,)  # the model is the offline task's
+
+    @property
+    def offline_hint(self) -> str:  # type: ignore[override]
+        return f", or use {self._task.name} (offline, fidelity to the fp32 model)"
 
     def reference_model(self, cache_dir: Path) -> nn.Module:
         self._require()

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
 from .interfaces import Batch, Inputs, Metric, wall_clock_call
+from .stats import bootstrap_score_ci, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,24 @@ def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inpu
     return LatencyStats.of(np.asarray(samples, dtype=np.float64) / 1e6, warm, steady)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's score over the evaluation split, with its 95% interval (None where it has none)."""
+
+    score: float
+    samples: int
+    extras: dict[str, float]
+    interval: tuple[float, float] | None
+
+
 def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: Metric,
              on_batch: Callable[[int], None] = lambda n: None,
-             extra: Sequence[Metric] = ()) -> tuple[float, int, dict[str, float]]:
-    """Run `fn` over the evaluation batches; return (metric value, number of samples, {extra metric: value})."""
+             extra: Sequence[Metric] = ()) -> Evaluation:
+    """Run `fn` over the evaluation batches and score it with `metric` (and each `extra` metric).
+
+    The interval is Wilson's for a proportion of samples (accuracy, agreement), otherwise a bootstrap over the
+    evaluation samples (macro-F1), both 95%.
+    """
     logits, labels = [], []
     with torch.inference_mode():
         for inputs, y in batches:
@@ -130,7 +145,13 @@ def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: 
             on_batch(len(y))
     all_logits, all_labels = torch.cat(logits), torch.cat(labels)
     extras = {m.name: float(m.compute(all_logits, all_labels)) for m in extra}
-    return float(metric.compute(all_logits, all_labels)), len(all_labels), extras
+    score, n = float(metric.compute(all_logits, all_labels)), len(all_labels)
+    if metric.proportion:
+        interval = wilson_interval(score, n)
+    else:
+        interval = bootstrap_score_ci(
+            lambda picks: metric.compute(all_logits[picks], all_labels[picks]), n)
+    return Evaluation(score, n, extras, interval)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:

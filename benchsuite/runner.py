@@ -26,7 +26,7 @@ from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, eva
 from .params import Spec, format_spec, params_json, parse_spec, parse_values
 from .paths import cache_dir
 from .plugins import Plugins
-from .stats import bootstrap_ratio_ci, wilson_interval
+from .stats import bootstrap_ratio_ci
 from .store import COLUMNS, ResultStore
 
 BASELINE = "baseline"
@@ -464,10 +464,8 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
     if callable(report):
         report()  # reset the counters
     batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))
-    score, samples, extras = evaluate(fn, batches, task.metric, on_batch=bar.update,
-                                      extra=task.extra_metrics)
+    scored = evaluate(fn, batches, task.metric, on_batch=bar.update, extra=task.extra_metrics)
     model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
-    score_ci = wilson_interval(score, samples) if task.metric.proportion else None
     bar.set_description(f"{label}: timing")
     policy = options.timing_policy
     at_batch = time_latency(fn, [to_device(x) for x in task.latency_inputs(task.batch_size)], policy,
@@ -479,11 +477,11 @@ def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars
         "threads": settings.get("threads"),
         "allocator": warm_heap(),
         "device": backend.device,
-        "score": score,
-        "score_ci_low": score_ci[0] if score_ci else None,
-        "score_ci_high": score_ci[1] if score_ci else None,
-        "extra_scores": json.dumps(extras, sort_keys=True) if extras else "",
-        "eval_samples": samples,
+        "score": scored.score,
+        "score_ci_low": scored.interval[0] if scored.interval else None,
+        "score_ci_high": scored.interval[1] if scored.interval else None,
+        "extra_scores": json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
+        "eval_samples": scored.samples,
         "batch_size": task.batch_size,
         **_latency_columns("latency", at_batch),
         "latency_warmup_calls": at_batch.warmup_calls,

@@ -1,9 +1,10 @@
-"""Confidence intervals: bootstrap for latency medians and speedup ratios, Wilson for accuracies, t for seeds."""
+"""Confidence intervals: bootstrap for latency medians, speedup ratios and non-proportion scores (macro-F1),
+Wilson for accuracies, t for seeds."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +45,18 @@ def bootstrap_ratio_ci(numerator: Sequence[float], denominator: Sequence[float],
     rng = np.random.default_rng(seed)
     ratios = _resampled_medians(numerator, rng, resamples) / _resampled_medians(denominator, rng, resamples)
     return _percentile_interval(ratios)
+
+
+def bootstrap_score_ci(score: Callable[[np.ndarray], float], n: int, seed: int = 0,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95% interval of a score computed over `n` evaluation samples, for scores that are
+    not a proportion of samples (macro-F1): `score(indices)` recomputes it on the samples at `indices`, drawn
+    with replacement. None for fewer than 2 samples."""
+    if n < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    estimates = np.fromiter((score(rng.integers(0, n, size=n)) for _ in range(resamples)), np.float64, resamples)
+    return _percentile_interval(estimates)
 
 
 def wilson_interval(proportion: float, n: int) -> tuple[float, float] | None:

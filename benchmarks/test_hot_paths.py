@@ -8,49 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from benchsuite.measure import TimingPolicy, time_latency, wall_clock_call
-from benchsuite.store import COLUMNS, SCHEMA, ResultStore
+from benchsuite.store import COLUMNS, ResultStore
 from benchsuite_leaderboard import data
+from synthetic import synthetic_frame
 
 SIZES = [10**5, 10**6]
 
 
 def _noop(*_args):
     return None
-
-
-def synthetic_frame(n: int, seed: int = 0) -> pd.DataFrame:
-    """`n` plausible ok rows over 2 tasks, 40 configurations and 3 backends, in the store's schema."""
-    rng = np.random.default_rng(seed)
-    columns = {}
-    for column in SCHEMA:
-        if column.dtype == "float64":
-            columns[column.name] = rng.random(n)
-        elif column.dtype == "Int64":
-            columns[column.name] = pd.array(rng.integers(1, 10**6, n), dtype="Int64")
-        elif column.dtype == "boolean":
-            columns[column.name] = pd.array(np.zeros(n, dtype=bool), dtype="boolean")
-        elif column.dtype == "object":
-            columns[column.name] = [None] * n
-        elif column.dtype.startswith("datetime"):
-            columns[column.name] = pd.Timestamp(datetime.now(timezone.utc)) + pd.to_timedelta(np.arange(n), "s")
-        else:
-            columns[column.name] = pd.array(np.full(n, "x", dtype=object), dtype="string")
-    frame = pd.DataFrame(columns)
-    frame["schema_version"] = pd.array(np.full(n, 3), dtype="Int64")
-    frame["status"] = "ok"
-    frame["task_version"] = "1"
-    frame["task"] = np.where(np.arange(n) % 2 == 0, "mnist-cnn", "sentiment-minilm")
-    frame["config"] = pd.array([f"method-{i % 40}" for i in range(n)], dtype="string")
-    frame["params"] = frame["config"]
-    frame["backend"] = pd.array(np.array(["torch-cpu", "torch-compile", "onnxruntime"])[np.arange(n) % 3],
-                                dtype="string")
-    frame["higher_is_better"] = pd.array(np.ones(n, dtype=bool), dtype="boolean")
-    return frame[list(COLUMNS)]
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n:.0e}rows")
@@ -94,9 +63,21 @@ def test_store_read(benchmark, big_store):
     assert len(frame) >= n
 
 
-def test_leaderboard_table(benchmark, big_store):
-    """The leaderboard's data preparation for one task: filter, newest per configuration, rank, format."""
+def test_leaderboard_prepare(benchmark, big_store):
+    """What the leaderboard computes once per store load: derived columns, row keys."""
     n, store = big_store
-    frame = store.read()
-    table = benchmark.pedantic(data.leaderboard, args=(frame, "mnist-cnn"), rounds=3, iterations=1)
-    assert 0 < len(table) <= n
+    frame = store.read(exclude=data.UNUSED_COLUMNS)
+    prepared = benchmark.pedantic(data.prepare, args=(frame,), rounds=3, iterations=1)
+    assert len(prepared) == n
+
+
+def test_leaderboard_table(benchmark, big_store):
+    """What a filter change computes: filter, newest per configuration, Pareto rank per machine, the table."""
+    n, store = big_store
+    frame = data.prepare(store.read(exclude=data.UNUSED_COLUMNS))
+
+    def table():
+        return data.table(data.select(frame, data.Filters("mnist-cnn")))
+
+    shown = benchmark.pedantic(table, rounds=3, iterations=1)
+    assert 0 < len(shown) <= data.MAX_TABLE_ROWS

@@ -337,7 +337,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     store = store_dir(args.store)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
                "--server.address", args.host, "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--", "--store", str(store)]
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer", "--", "--store", str(store)]
     print(f"benchsuite: leaderboard on http://{args.host}:{args.port} (store {store}); Ctrl-C stops it",
           file=sys.stderr)
     env = {**os.environ, "BENCHSUITE_STORE": str(store)}

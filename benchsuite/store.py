@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -187,12 +187,13 @@ class ResultStore:
             raise StoreError(f"cannot write to store {self.path}: {exc.strerror}; pass a writable --store") from None
         return final
 
-    def read(self) -> pd.DataFrame:
-        """Every row of every results file, in the schema's column order."""
+    def read(self, exclude: Collection[str] = ()) -> pd.DataFrame:
+        """Every row of every results file, in the schema's column order, without the `exclude` columns (the
+        leaderboard leaves out the per-call timing samples, by far the largest columns)."""
         frames = []
         for file in self.files():
             try:
-                frame = pd.read_parquet(file)
+                frame = pd.read_parquet(file, columns=_columns_but(file, exclude) if exclude else None)
             except Exception as exc:
                 raise StoreError(f"cannot read results file {file}: {type(exc).__name__}; "
                                  "move it out of the store folder") from None
@@ -210,11 +211,18 @@ class ResultStore:
                 raise StoreError(f"{file} has schema_version {sorted(versions)}, which no benchsuite wrote; "
                                  "move it out of the store folder")
             frames.append(frame)
+        kept = [c for c in COLUMNS if c not in exclude]
         if not frames:
-            return empty_frame()
+            return empty_frame()[kept]
         out = pd.concat(frames, ignore_index=True)
-        return out.reindex(columns=list(COLUMNS)).astype({k: v for k, v in _DTYPES.items()
-                                                          if not v.startswith("datetime")})
+        return out.reindex(columns=kept).astype({k: v for k, v in _DTYPES.items()
+                                                 if k in kept and not v.startswith("datetime")})
+
+
+def _columns_but(file: Path, exclude: Collection[str]) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return [name for name in pq.read_schema(file).names if name not in exclude]
 
 
 def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:

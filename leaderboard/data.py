@@ -1,105 +1,204 @@
-"""Pure pandas logic behind the leaderboard: filtering, de-duplication, ranking, normalisation."""
+"""Pure pandas logic behind the leaderboard: preparation, filters, de-duplication, Pareto ranking, the table."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from .pareto import pareto_rank
 
-#: the leaderboard's columns: source column -> header (units in the header, ↑/↓ = higher/lower is better)
+#: store columns the leaderboard never reads: the per-call timing samples (by far the largest)
+UNUSED_COLUMNS = ("latency_samples_ms", "latency_b1_samples_ms")
+
+#: the leaderboard's columns: derived or store column -> header (units in the header; ↑/↓ = higher/lower is better)
 TABLE_COLUMNS = {
-    "rank": "rank",
+    "pareto_rank": "Pareto rank ↓",
     "config": "method",
     "method_family": "family",
     "backend": "backend",
     "score": "score ↑",
-    "score_delta": "Δ vs baseline ↑",
+    "score_ci": "score 95% CI",
+    "score_delta": "Δ score vs baseline ↑",
     "latency_p50_ms": "p50 latency ms ↓",
-    "latency_b1_p50_ms": "p50 latency b1 ms ↓",
-    "realized_speedup": "speedup ×↑",
+    "latency_b1_p50_ms": "p50 latency batch 1 ms ↓",
+    "realized_speedup": "realized speedup × ↑",
+    "theoretical_speedup": "theoretical speedup × ↑",
     "size_mb": "size MB ↓",
     "size_ratio": "size ratio ↓",
     "sparsity": "sparsity",
     "peak_memory_mb": "peak memory MB ↓",
-    "throughput_sps": "throughput samples/s ↑",
+    "compress_seconds": "compression s ↓",
+    "finetune_steps": "fine-tune steps",
+    "track": "track",
     "threads": "threads",
-    "cpu_model": "CPU",
+    "hardware": "hardware",
     "created_at": "measured at",
 }
 #: printf-style display formats by header (the data keep full precision)
 FORMATS = {
-    "score ↑": "%.4f", "Δ vs baseline ↑": "%+.4f", "p50 latency ms ↓": "%.2f", "p50 latency b1 ms ↓": "%.3f",
-    "speedup ×↑": "%.2f×", "size MB ↓": "%.2f", "size ratio ↓": "%.3f", "sparsity": "%.3f",
-    "peak memory MB ↓": "%.1f", "throughput samples/s ↑": "%.0f",
+    "Pareto rank ↓": "%d", "score ↑": "%.4f", "Δ score vs baseline ↑": "%+.4f", "p50 latency ms ↓": "%.2f",
+    "p50 latency batch 1 ms ↓": "%.3f", "realized speedup × ↑": "%.2f×", "theoretical speedup × ↑": "%.2f×",
+    "size MB ↓": "%.2f", "size ratio ↓": "%.3f", "sparsity": "%.3f", "peak memory MB ↓": "%.1f",
+    "compression s ↓": "%.1f",
 }
+#: the row's direction is the task's; a lower-is-better metric flips the score headers' arrows
+LOWER_IS_BETTER_HEADERS = {"score ↑": "score ↓", "Δ score vs baseline ↑": "Δ score vs baseline ↓"}
 #: a configuration measured several times on the same machine shows only its newest result
-CONFIG_KEY = ["task", "task_version", "method", "params", "backend", "backend_params", "cpu_model", "gpu", "threads"]
+CONFIG_KEY = ["task", "task_version", "method", "params", "backend", "backend_params", "hardware_fingerprint",
+              "threads", "track", "quick"]
+#: the most rows the leaderboard table shows (the export holds all of them)
+MAX_TABLE_ROWS = 500
 
 
-def visible(frame: pd.DataFrame, include_quick: bool = False) -> pd.DataFrame:
-    """Rows that may be ranked: status ok, and not quick unless asked."""
-    keep = frame["status"] == "ok"
-    if not include_quick:
-        keep &= ~frame["quick"].fillna(False).astype(bool)
-    return frame[keep]
+@dataclass(frozen=True)
+class Filters:
+    """What the user picked. Empty tuples mean "all"; `task_version` None means the task's newest version."""
+
+    task: str
+    task_version: str | None = None
+    hardware: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    tracks: tuple[str, ...] = ()
+    include_quick: bool = False
+    statuses: tuple[str, ...] = field(default=("ok",))
 
 
-def latest_version(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per task, only rows of its newest task_version (results of different versions are never ranked together)."""
-    if frame.empty:
-        return frame
-    newest = frame.groupby("task")["task_version"].transform(lambda v: max(v, key=_version_key))
-    return frame[frame["task_version"] == newest]
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """What every view needs, computed once per store load: sizes in MB, a hardware label, and a hash of each
+    row's configuration (for newest-per-configuration)."""
+    out = frame.drop(columns=[c for c in UNUSED_COLUMNS if c in frame]).reset_index(drop=True)
+    out = out.assign(
+        size_mb=out["model_size_bytes"].astype("Float64") / 1e6,
+        peak_memory_mb=out["peak_memory_bytes"].astype("Float64") / 1e6,
+        quick=out["quick"].fillna(False).astype(bool),
+        hardware_fingerprint=out["hardware_fingerprint"].fillna(""),
+    )
+    return out.assign(hardware=hardware_label(out),
+                      config_key=pd.util.hash_pandas_object(out[CONFIG_KEY].astype("string"), index=False))
+
+
+def hardware_label(frame: pd.DataFrame) -> pd.Series:
+    """'CPU model · N cores · GPU · fingerprint' per row: readable, and unique per machine (the fingerprint is a
+    hash of the machine columns). Built once per machine."""
+    labels = {}
+    for fingerprint, cpu, cores, gpu in frame.drop_duplicates("hardware_fingerprint")[
+            ["hardware_fingerprint", "cpu_model", "cpu_cores", "gpu"]].itertuples(index=False):
+        parts = [cpu if isinstance(cpu, str) and cpu else "unknown CPU",
+                 f"{cores if pd.notna(cores) else '?'} cores"]
+        if isinstance(gpu, str) and gpu:
+            parts.append(gpu)
+        labels[fingerprint] = " · ".join(parts + [str(fingerprint)[:8]])
+    return frame["hardware_fingerprint"].map(labels).astype("string")
+
+
+def interval_text(low: pd.Series, high: pd.Series) -> pd.Series:
+    """'[low, high]' with 4 decimals, '' where either end is missing."""
+    both = low.notna() & high.notna()
+    text = pd.Series("", index=low.index, dtype="string")
+    if both.any():
+        text[both] = "[" + low[both].map("{:.4f}".format) + ", " + high[both].map("{:.4f}".format) + "]"
+    return text
+
+
+def row_keys(frame: pd.DataFrame) -> pd.Series:
+    """A stable hex key per row: a hash of what identifies a measurement, plus a counter for exact repeats."""
+    identity = frame[["run_id", "created_at", "task", "task_version", "config", "backend", "backend_params",
+                      "seed", "quick", "status", "hardware_fingerprint"]].astype("string").fillna("")
+    hashes = pd.util.hash_pandas_object(identity, index=False)
+    repeat = hashes.groupby(hashes).cumcount()
+    return pd.Series([f"{h:016x}{'' if r == 0 else f'-{r}'}" for h, r in zip(hashes, repeat)], index=frame.index,
+                     dtype="string")
+
+
+def versions(frame: pd.DataFrame, task: str) -> list[str]:
+    """The task's versions, newest first."""
+    found = frame.loc[frame["task"] == task, "task_version"].dropna().unique().tolist()
+    return sorted(found, key=_version_key, reverse=True)
 
 
 def _version_key(version: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in str(version).split("."))  # mixed: no TypeError
 
 
-def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep the newest row of each configuration on each machine."""
-    if frame.empty:
-        return frame
-    order = frame.sort_values("created_at", kind="stable")
-    key = order[CONFIG_KEY].astype("string").fillna("")  # missing values compare equal to each other
-    return order[~key.duplicated(keep="last")]
-
-
-def rank(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rank one task's rows by score (in the metric's direction), ties broken by lower p50 latency."""
-    if frame.empty:
-        return frame.assign(rank=pd.Series(dtype="Int64"))
-    higher = bool(frame["higher_is_better"].iloc[0])
-    ordered = frame.sort_values(["score", "latency_p50_ms"], ascending=[not higher, True], kind="stable")
-    return ordered.assign(rank=range(1, len(ordered) + 1))
-
-
-def leaderboard(frame: pd.DataFrame, task: str, backends: Sequence[str] | None = None,
-                include_quick: bool = False) -> pd.DataFrame:
-    """The ranked table for one task, with display columns and headers."""
-    rows = latest_version(visible(frame, include_quick))
-    rows = rows[rows["task"] == task]
-    if backends:
-        rows = rows[rows["backend"].isin(list(backends))]
-    rows = rank(newest_per_config(rows))
-    rows = rows.assign(
-        size_mb=rows["model_size_bytes"].astype("Float64") / 1e6,
-        peak_memory_mb=rows["peak_memory_bytes"].astype("Float64") / 1e6,
-    )
-    return rows[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS).reset_index(drop=True)
-
-
 def task_names(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["task"].dropna().unique().tolist())
 
 
-def backend_names(frame: pd.DataFrame) -> list[str]:
-    return sorted(frame["backend"].dropna().unique().tolist())
+def choices(frame: pd.DataFrame, task: str) -> dict[str, list[str]]:
+    """The values each filter can take for one task: hardware labels, backends, method families, tracks."""
+    rows = frame[frame["task"] == task]
+    families = sorted({part for value in rows["method_family"].dropna().unique() for part in value.split(" > ")})
+    return {
+        "hardware": sorted(rows["hardware"].dropna().unique().tolist()),
+        "backends": sorted(rows["backend"].dropna().unique().tolist()),
+        "families": families,
+        "tracks": sorted(rows["track"].dropna().unique().tolist()),
+    }
+
+
+def select(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The rows the filters keep (newest per configuration on each machine), Pareto-ranked within each machine
+    and ordered by Pareto rank, then score in the metric's direction, then p50 latency."""
+    rows = frame[(frame["task"] == filters.task) & frame["status"].isin(list(filters.statuses))]
+    if not filters.include_quick:
+        rows = rows[~rows["quick"]]
+    version = filters.task_version or next(iter(versions(rows, filters.task)), None)
+    rows = rows[rows["task_version"] == version]
+    if filters.hardware:
+        rows = rows[rows["hardware"].isin(list(filters.hardware))]
+    if filters.backends:
+        rows = rows[rows["backend"].isin(list(filters.backends))]
+    if filters.tracks:
+        rows = rows[rows["track"].isin(list(filters.tracks))]
+    if filters.families:
+        parts = rows["method_family"].fillna("").str.split(" > ")
+        rows = rows[parts.map(lambda p: any(f in filters.families for f in p)).astype(bool)]
+    rows = newest_per_config(rows)
+    return rank(rows)
+
+
+def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep the newest row of each configuration on each machine (`config_key`, from `prepare`)."""
+    if frame.empty:
+        return frame
+    order = frame.sort_values("created_at", kind="stable")
+    return order[~order["config_key"].duplicated(keep="last")]
+
+
+def rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Pareto rank on (score, p50 latency at the task batch size) within each machine, then order by that rank,
+    score (in the metric's direction) and p50 latency. Rows without a score (failed) go last."""
+    if frame.empty:
+        return frame.assign(pareto_rank=pd.Series(dtype="Int64"))
+    ranks = pareto_rank(frame)
+    higher = bool(frame["higher_is_better"].fillna(True).iloc[0])
+    ordered = frame.assign(pareto_rank=ranks, _sort_score=frame["score"] * (-1 if higher else 1))
+    ordered = ordered.sort_values(["pareto_rank", "_sort_score", "latency_p50_ms"], kind="stable",
+                                  na_position="last")
+    return ordered.drop(columns="_sort_score").assign(pareto_rank=ordered["pareto_rank"].round().astype("Int64"))
+
+
+def table(selected: pd.DataFrame, limit: int | None = MAX_TABLE_ROWS) -> pd.DataFrame:
+    """The display table of selected rows: the leaderboard's columns under their headers."""
+    shown = selected if limit is None else selected.head(limit)
+    shown = shown.assign(score_ci=interval_text(shown["score_ci_low"], shown["score_ci_high"]))
+    out = shown[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS).reset_index(drop=True)
+    if len(selected) and not bool(selected["higher_is_better"].fillna(True).iloc[0]):
+        out = out.rename(columns=LOWER_IS_BETTER_HEADERS)
+    return out
+
+
+def formats(columns: list[str]) -> dict[str, str]:
+    """Display formats for the headers present (the score headers' arrows depend on the metric)."""
+    flipped = {LOWER_IS_BETTER_HEADERS.get(h, h): f for h, f in FORMATS.items()}
+    return {h: f for h, f in {**FORMATS, **flipped}.items() if h in columns}
 
 
 def task_caption(frame: pd.DataFrame, task: str) -> str:
-    """One line about the task: metric, direction, version, evaluation size."""
+    """One line about the task: metric, direction, version, evaluation size, batch sizes."""
     rows = frame[frame["task"] == task]
     if rows.empty:
         return ""
@@ -107,3 +206,30 @@ def task_caption(frame: pd.DataFrame, task: str) -> str:
     direction = "higher is better" if row["higher_is_better"] else "lower is better"
     return (f"metric: {row['metric']} ({direction}) · task version {row['task_version']} · "
             f"{row['eval_samples']} evaluation samples · latency at batch {row['batch_size']} and batch 1")
+
+
+def status_counts(frame: pd.DataFrame) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame["status"].value_counts().items()}
+
+
+def export_csv(table_frame: pd.DataFrame) -> bytes:
+    return table_frame.to_csv(index=False).encode()
+
+
+def export_parquet(table_frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    table_frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def sample_points(frame: pd.DataFrame, keep: pd.Series, limit: int, seed: int = 0) -> pd.DataFrame:
+    """At most `limit` rows for a chart: every row where `keep` (the frontier), then an even random sample of
+    the rest."""
+    if len(frame) <= limit:
+        return frame
+    kept, rest = frame[keep], frame[~keep]
+    room = max(limit - len(kept), 0)
+    picks = np.random.default_rng(seed).choice(len(rest), size=min(room, len(rest)), replace=False)
+    return pd.concat([kept, rest.iloc[np.sort(picks)]])

@@ -1,0 +1,102 @@
+"""One real-browser end-to-end test: `benchsuite leaderboard` on 127.0.0.1, driven by Debian's chromium through
+the playwright package (never `playwright install`). `.ci/run` installs chromium and sets
+BENCHSUITE_REQUIRE_BROWSER=1, so that in CI a missing browser fails instead of skipping."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from benchsuite.store import ResultStore
+
+from test_leaderboard import rows
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _browser_missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install playwright)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def leaderboard(tmp_path):
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("BENCHSUITE_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    ResultStore(tmp_path / "store").append(rows())
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "benchsuite.cli", "leaderboard", "--store",
+                               str(tmp_path / "store"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"leaderboard did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def test_leaderboard_in_a_real_browser(leaderboard, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(leaderboard)
+        table = page.get_by_test_id("stDataFrame")
+        expect(table).to_be_visible(timeout=90_000)  # a fresh server renders blank at first: wait for the table
+        count = page.get_by_text("configurations · ranked by Pareto rank")
+        expect(count).to_contain_text("4 configurations")
+        page.screenshot(path=str(tmp_path / "before.png"))
+
+        page.get_by_text("show --quick runs").click()  # a filter: the quick re-run joins the table
+        expect(count).to_contain_text("5 configurations", timeout=30_000)
+        expect(table).to_be_visible()
+        shot = tmp_path / "after.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+        # the fixture's rows include a method named <img src=x onerror=alert(1)>: it must stay text
+        assert page.locator("img[src='x']").count() == 0 and not dialogs
+        page.get_by_text("Run detail").click()
+        expect(page.get_by_text("Reproduce")).to_be_visible(timeout=30_000)
+        assert page.locator("img[src='x']").count() == 0 and not dialogs
+        browser.close()
+    artifacts = os.environ.get("BENCHSUITE_SCREENSHOTS")
+    if artifacts:
+        shutil.copy(shot, artifacts)

@@ -65,3 +65,13 @@ def test_store_of_schema_3_gains_an_empty_extra_scores_column(tmp_path):
     assert list(out.columns) == list(COLUMNS) and out["schema_version"].eq(SCHEMA_VERSION).all()
     assert out["extra_scores"].tolist() == [""] and out["score"].tolist() == frame["score"].tolist()
     assert out["allocator"].tolist() == ["system (before schema 4)"]  # v3 timed with the C library's defaults
+
+
+def test_read_can_leave_out_columns_and_keeps_the_rest_typed(tmp_path):
+    store = ResultStore(tmp_path / "s")
+    skip = ("latency_samples_ms", "latency_b1_samples_ms")
+    assert list(store.read(exclude=skip).columns) == [c for c in COLUMNS if c not in skip]  # empty store
+    store.append([row(latency_samples_ms=[1.0, 2.0], score=0.5)])
+    frame = store.read(exclude=skip)
+    assert not set(skip) & set(frame.columns) and len(frame.columns) == len(COLUMNS) - 2
+    assert frame["score"].tolist() == [0.5] and str(frame["threads"].dtype) == "Int64"

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+import pandas as pd
 import pytest
 
 from benchsuite.store import ResultStore
@@ -90,6 +91,11 @@ def test_leaderboard_in_a_real_browser(leaderboard, tmp_path):
         shot = tmp_path / "after.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
+
+        with page.expect_download(timeout=30_000) as download:  # the file is made on click, from the filters
+            page.get_by_text("Download CSV").click()
+        exported = pd.read_csv(download.value.path())
+        assert len(exported) == 5 and exported.columns[0] == "Pareto rank ↓"
 
         # the fixture's rows include a method named <img src=x onerror=alert(1)>: it must stay text
         assert page.locator("img[src='x']").count() == 0 and not dialogs

@@ -109,8 +109,8 @@ if page in PAGES[:3] and selected.empty:
 
 if page == "Leaderboard":
     shown = data.table(selected)
-    st.caption(f"{len(selected):,} configurations · ranked by Pareto rank (score, p50 latency at the task batch "
-               "size, model size; 1 = not beaten on all three by another run on the same machine), then score"
+    st.caption(f"{len(selected):,} configurations · ranked by Pareto rank of score against p50 latency at the "
+               "task batch size (1 = no run on the same machine is as good on both and better on one), then score"
                + (f" · showing the first {len(shown):,}; the export holds all" if len(shown) < len(selected)
                   else ""))
     column_config = {h: st.column_config.NumberColumn(h, format=f) for h, f in data.formats(list(shown)).items()}
@@ -142,7 +142,8 @@ elif page == "Trade-offs":
             points = data.sample_points(group.assign(on_frontier=on), on, MAX_CHART_POINTS)
             if len(points) < len(group):
                 column.caption(f"{len(points):,} of {len(group):,} points drawn (all frontier points)")
-            column.altair_chart(charts.tradeoff(points, cost, title, score_title), width="stretch")
+            column.altair_chart(charts.tradeoff(points, cost, title, score_title, options["families"]),
+                                width="stretch")
 
 elif page == "Constraint explorer":
     higher = bool(selected["higher_is_better"].fillna(True).iloc[0])

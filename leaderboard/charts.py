@@ -14,9 +14,11 @@ TOOLTIP = {"config": "method", "backend": "backend", "method_family": "family", 
            "hardware": "hardware", "created_at": "measured at"}
 
 
-def tradeoff(points: pd.DataFrame, cost: str, cost_title: str, score_title: str) -> alt.LayerChart:
+def tradeoff(points: pd.DataFrame, cost: str, cost_title: str, score_title: str,
+             families: list[str] | None = None) -> alt.LayerChart:
     """Scatter of score (y) against `cost` (x, log scale), frontier points solid and joined by a step line,
-    dominated points faded; `points` carries an `on_frontier` column."""
+    dominated points faded; `points` carries an `on_frontier` column. `families` fixes the colour of each
+    method family across charts."""
     points = points.assign(score_ci=interval_text(points["score_ci_low"], points["score_ci_high"]))
     fields = [c for c in TOOLTIP if c in points]
     data = points[fields + ["on_frontier"] + ([cost] if cost not in fields else [])].copy()
@@ -31,7 +33,8 @@ def tradeoff(points: pd.DataFrame, cost: str, cost_title: str, score_title: str)
     y = alt.Y("score:Q", title=score_title, scale=alt.Scale(zero=False))
     dots = alt.Chart(data).mark_circle(size=70).encode(
         x=x, y=y,
-        color=alt.Color("method_family:N", title="family"),
+        color=alt.Color("method_family:N", title="family",
+                        scale=alt.Scale(domain=families) if families else alt.Undefined),
         opacity=alt.condition("datum.on_frontier", alt.value(1.0), alt.value(0.2)),
         tooltip=[alt.Tooltip(c, type="nominal" if data[c].dtype == object else "quantitative", title=t)
                  for c, t in TOOLTIP.items() if c in data],

@@ -200,9 +200,10 @@ def formats(columns: list[str]) -> dict[str, str]:
 def task_caption(frame: pd.DataFrame, task: str) -> str:
     """One line about the task: metric, direction, version, evaluation size, batch sizes."""
     rows = frame[frame["task"] == task]
-    if rows.empty:
+    measured = rows[rows["status"] == "ok"]
+    if measured.empty:
         return ""
-    row = rows.iloc[-1]
+    row = measured.iloc[-1]  # skipped and failed rows have no evaluation size or batch
     direction = "higher is better" if row["higher_is_better"] else "lower is better"
     return (f"metric: {row['metric']} ({direction}) · task version {row['task_version']} · "
             f"{row['eval_samples']} evaluation samples · latency at batch {row['batch_size']} and batch 1")

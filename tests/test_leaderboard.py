@@ -415,3 +415,13 @@ def test_empty_missing_failed_only_and_unreadable_stores_explain_themselves(tmp_
 
 def test_every_display_format_names_a_table_column():
     assert set(data.FORMATS) <= set(data.TABLE_COLUMNS.values())
+
+
+def test_the_cached_store_is_reread_when_a_results_file_is_added(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+    store.append(rows())
+    at = run_app(tmp_path, monkeypatch)
+    assert len(at.dataframe[0].value) == 4
+    store.append([row(method="low-rank", method_family="factorization", score=0.96, latency_p50_ms=2.0)])
+    at.run()
+    assert "low-rank" in at.dataframe[0].value["method"].tolist()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import pandas as pd
@@ -91,7 +91,7 @@ with st.sidebar:
 
 filters = data.Filters(task, version, tuple(hardware), tuple(backends), tuple(families), tuple(tracks),
                        include_quick)
-all_statuses = data.Filters(*astuple(filters)[:-1], statuses=("ok", "failed", "skipped"))
+all_statuses = replace(filters, statuses=("ok", "failed", "skipped"))
 selected = _select(str(store.path), signature, astuple(filters))
 st.subheader(plain(task), anchor=False)
 st.caption(plain(data.task_caption(results[results["task_version"] == version], task)))
@@ -124,7 +124,7 @@ if page == "Leaderboard":
                           on_click="ignore")
 
 elif page == "Trade-offs":
-    higher = bool(selected["higher_is_better"].fillna(True).iloc[0])
+    higher = data.higher_is_better(selected)
     score_title = f"{selected['metric'].iloc[0]} ({'higher' if higher else 'lower'} is better)"
     st.caption("One row of charts per backend and machine. Solid points are on the Pareto frontier of score "
                "against that cost (joined by the dashed line); faded points are beaten by a frontier point. "
@@ -146,7 +146,7 @@ elif page == "Trade-offs":
                                 width="stretch")
 
 elif page == "Constraint explorer":
-    higher = bool(selected["higher_is_better"].fillna(True).iloc[0])
+    higher = data.higher_is_better(selected)
     st.caption("Enter your limits; leave a field at 0 for no limit. Each backend on each machine gets its best "
                "configuration within all the limits.")
     a, b, c, d = st.columns(4)

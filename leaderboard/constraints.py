@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .data import interval_text
+from .data import higher_is_better, interval_text
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ def meeting(rows: pd.DataFrame, budget: Budget) -> pd.DataFrame:
         keep &= (rows[budget.latency_column] <= budget.latency_ms).fillna(False)
     if budget.size_mb is not None:
         keep &= (rows["size_mb"] <= budget.size_mb).fillna(False)
-    if budget.min_score is not None and len(rows):
-        higher = bool(rows["higher_is_better"].fillna(True).iloc[0])
-        keep &= ((rows["score"] >= budget.min_score) if higher else (rows["score"] <= budget.min_score)).fillna(False)
+    if budget.min_score is not None:
+        fits = rows["score"] >= budget.min_score if higher_is_better(rows) else rows["score"] <= budget.min_score
+        keep &= fits.fillna(False)
     return rows[keep.astype(bool)]
 
 
@@ -54,8 +54,8 @@ def best_per_platform(rows: pd.DataFrame, budget: Budget) -> pd.DataFrame:
     fits = meeting(rows, budget)
     if fits.empty:
         return fits
-    higher = bool(fits["higher_is_better"].fillna(True).iloc[0])
-    ordered = fits.sort_values(["score", budget.latency_column], ascending=[not higher, True], kind="stable")
+    ordered = fits.sort_values(["score", budget.latency_column], ascending=[not higher_is_better(fits), True],
+                               kind="stable")
     return ordered.drop_duplicates(["hardware", "backend"], keep="first").sort_values(["hardware", "backend"])
 
 
@@ -64,7 +64,7 @@ def closest(rows: pd.DataFrame, budget: Budget) -> list[str]:
     hints = []
     if rows.empty:
         return ["no ranked results for this selection"]
-    higher = bool(rows["higher_is_better"].fillna(True).iloc[0])
+    higher = higher_is_better(rows)
     if budget.latency_ms is not None:
         fastest = rows[budget.latency_column].min()
         hints.append(f"the fastest configuration has p50 latency {fastest:.3g} ms")
@@ -78,8 +78,9 @@ def closest(rows: pd.DataFrame, budget: Budget) -> list[str]:
             continue
         others = Budget(budget.latency_ms if name != "latency" else None, budget.at_batch_one,
                         budget.size_mb if name != "size" else None, budget.min_score if name != "score" else None)
-        if not meeting(rows, others).empty:
-            hints.append(f"dropping the {name} limit alone would leave {len(meeting(rows, others))} configurations")
+        left = len(meeting(rows, others))
+        if left:
+            hints.append(f"dropping the {name} limit alone would leave {left} configurations")
     return hints
 
 

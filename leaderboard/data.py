@@ -139,6 +139,11 @@ def choices(frame: pd.DataFrame, task: str) -> dict[str, list[str]]:
     }
 
 
+def higher_is_better(frame: pd.DataFrame) -> bool:
+    """The direction of the task metric of `frame`'s rows (one task; higher when unknown)."""
+    return bool(frame["higher_is_better"].fillna(True).iloc[0]) if len(frame) else True
+
+
 def select(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The rows the filters keep (newest per configuration on each machine), Pareto-ranked within each machine
     and ordered by Pareto rank, then score in the metric's direction, then p50 latency."""
@@ -174,8 +179,7 @@ def rank(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame.assign(pareto_rank=pd.Series(dtype="Int64"))
     ranks = pareto_rank(frame)
-    higher = bool(frame["higher_is_better"].fillna(True).iloc[0])
-    ordered = frame.assign(pareto_rank=ranks, _sort_score=frame["score"] * (-1 if higher else 1))
+    ordered = frame.assign(pareto_rank=ranks, _sort_score=frame["score"] * (-1 if higher_is_better(frame) else 1))
     ordered = ordered.sort_values(["pareto_rank", "_sort_score", "latency_p50_ms"], kind="stable",
                                   na_position="last")
     return ordered.drop(columns="_sort_score").assign(pareto_rank=ordered["pareto_rank"].round().astype("Int64"))
@@ -186,7 +190,7 @@ def table(selected: pd.DataFrame, limit: int | None = MAX_TABLE_ROWS) -> pd.Data
     shown = selected if limit is None else selected.head(limit)
     shown = shown.assign(score_ci=interval_text(shown["score_ci_low"], shown["score_ci_high"]))
     out = shown[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS).reset_index(drop=True)
-    if len(selected) and not bool(selected["higher_is_better"].fillna(True).iloc[0]):
+    if not higher_is_better(selected):
         out = out.rename(columns=LOWER_IS_BETTER_HEADERS)
     return out
 

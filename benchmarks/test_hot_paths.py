@@ -33,7 +33,8 @@ def one_row() -> dict:
     base = {c: None for c in COLUMNS if c != "schema_version"}
     base.update(run_id="bench", created_at=datetime.now(timezone.utc), status="ok", error="", quick=False,
                 task="mnist-cnn", task_version="1", config="baseline", method="baseline", params="{}",
-                backend="torch-cpu", score=0.99, latency_p50_ms=1.0, higher_is_better=True)
+                backend="torch-cpu", score=0.99, latency_p50_ms=1.0, latency_b1_p50_ms=0.5,
+                higher_is_better=True)
     return base
 
 

@@ -69,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--finetune-budget-seconds", type=float, metavar="S",
                      help="open track: most fine-tuning wall seconds per configuration")
     run.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
+    run.add_argument("--time-limit", type=float, metavar="S", default=None,
+                     help="wall seconds each phase of a run may take (task setup, compression, each backend's "
+                          "measurement) before its worker is killed and the run recorded as timeout (default 1800)")
+    run.add_argument("--memory-limit", metavar="SIZE", default=None,
+                     help="resident memory a run's worker (with its children) may hold before it is killed and "
+                          "the run recorded as crashed, e.g. 8GiB (default: 75%% of physical memory)")
+    run.add_argument("--isolate", choices=("cell", "run", "none"), default="cell",
+                     help="cell: a worker process per (task, method, seed), compressing once for all backends "
+                          "(default); run: a worker per (task, method, backend); none: in this process, no limits")
+    run.add_argument("--config", metavar="FILE",
+                     help="read options from the [run] table of a TOML file (keys: the long options); the command "
+                          "line overrides it, and adds to its task, method and backend lists")
+    run.add_argument("--force", action="store_true",
+                     help="re-run configurations the store already holds (default: resume, skipping them)")
 
     results = sub.add_parser("results", parents=[store_opt], help="print or export stored results")
     results.add_argument("--format", choices=RESULT_FORMATS, default="table",
@@ -108,23 +122,89 @@ def _parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they register")
     plugins.add_argument("--verbose", "-v", action="store_true", help="also list parameters and standard configs")
 
+    store = sub.add_parser("store", help="check and repair the results store")
+    store_sub = store.add_subparsers(dest="store_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    check = store_sub.add_parser("check", parents=[store_opt], help="find unreadable files, leftover temporary "
+                                 "files, invalid and duplicate rows; exit 1 if any",
+                                 description="Check every file of the store. With --fix, under the store lock: "
+                                             "move unreadable files and the originals of files with bad or duplicate "
+                                             "rows into <store>/quarantine/<UTC time>/ (nothing is deleted), "
+                                             "rewrite those files without the bad rows, remove temporary files "
+                                             "older than 10 minutes.")
+    check.add_argument("--fix", action="store_true", help="quarantine what is wrong (files of a newer schema stay)")
+    imported = store_sub.add_parser("import", parents=[store_opt], help="check a submission bundle and merge its "
+                                    "rows into the store; exit 2 and write nothing if any check fails",
+                                    description="Check a bundle written by `benchsuite submit` (manifest, hashes, "
+                                                "schema, plugin, integrity, artifacts, headline numbers against raw "
+                                                "data) and append its rows under the store lock. Rows the store "
+                                                "already holds (same run_id and run_key) are not added again.")
+    imported.add_argument("bundle", metavar="BUNDLE", help="the bundle folder")
+
+    submit = sub.add_parser("submit", parents=[plugin_opts], help="run the standard suite for one new method and "
+                            "write a submission bundle",
+                            description="Run METHOD's standard configurations and the baseline on the standard "
+                                        "tasks and every available backend (closed track, a worker per cell, every "
+                                        "score re-evaluated from the saved weights) and write a bundle folder: "
+                                        "results.parquet, manifest.json (hashes, plugin, environment), artifacts.")
+    submit.add_argument("method", metavar="METHOD", help="a method registered by a plugin")
+    submit.add_argument("--output", metavar="DIR", help="new or empty folder for the bundle "
+                        "(default ./submission-METHOD-<UTC time>)")
+    submit.add_argument("--task", action="append", default=[], metavar="T",
+                        help="task name (repeatable; default: the standard tasks)")
+    submit.add_argument("--quick", action="store_true", help="smoke test: small evaluation, short timing; rows "
+                        "marked quick")
+    submit.add_argument("--keep-artifacts", action="store_true",
+                        help="keep the saved weights in the bundle (default: hashed, then deleted)")
+    submit.add_argument("--time-limit", type=float, metavar="S", default=None,
+                        help="wall seconds each phase of a run may take (default 1800)")
+    submit.add_argument("--memory-limit", metavar="SIZE", default=None,
+                        help="resident memory a run's worker may hold, e.g. 8GiB (default: 75%% of physical memory)")
+    submit.add_argument("--allow-builtin", action="store_true",
+                        help="also submit a method that ships with benchsuite (for testing)")
+    submit.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
+
     board = sub.add_parser("leaderboard", parents=[store_opt], help="serve the Streamlit leaderboard")
     board.add_argument("--port", type=int, default=8501)
     board.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+
+    scaffold = sub.add_parser("new-plugin", help="write a method plugin package to start from",
+                              description="Write benchsuite-NAME/: pyproject.toml with the entry point, README.md, "
+                                          "a working method module (global magnitude pruning, to replace with "
+                                          "yours) and an end-to-end test. It installs and passes as is.")
+    scaffold.add_argument("name", metavar="NAME", help="the method name, e.g. my-pruning (lowercase letters, "
+                          "digits, hyphens)")
+    scaffold.add_argument("--output", metavar="DIR", help="new or empty folder to write (default ./benchsuite-NAME)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command == "run" and args.config:
+            args = _with_config(parser, args, sys.argv[1:] if argv is None else list(argv))
         return {"run": _run, "results": _results, "plugins": _plugins, "leaderboard": _leaderboard,
-                "compare": _compare, "validate": _validate, "tasks": _tasks}[args.command](args)
+                "compare": _compare, "validate": _validate, "tasks": _tasks,
+                "new-plugin": _new_plugin, "store": _store, "submit": _submit}[args.command](args)
     except BenchsuiteError as exc:
         print(f"benchsuite: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("benchsuite: interrupted; rows already measured are kept in the store", file=sys.stderr)
         return 130
+
+
+def _with_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
+    """Parse again with the config file's values as the run command's defaults: the command line wins."""
+    from .runconfig import load_run_config
+
+    defaults = load_run_config(args.config)
+    if "--seed" in argv:
+        defaults.pop("seeds", None)
+    run_parser = next(action for action in parser._subparsers._group_actions
+                      if isinstance(action, argparse._SubParsersAction)).choices["run"]
+    run_parser.set_defaults(**defaults)
+    return parser.parse_args(argv)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -136,17 +216,27 @@ def _load(args: argparse.Namespace) -> Any:
 def _format_table(frame: Any, summarize: bool = True) -> str:
     import pandas as pd
 
-    from .report import summary_frame
+    from .report import printable_frame, summary_frame
 
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
                            "display.float_format", "{:.4g}".format):
-        return (summary_frame(frame) if summarize else frame).to_string(index=False)
+        return printable_frame(summary_frame(frame) if summarize else frame).to_string(index=False)
+
+
+def _visible(frame: Any) -> Any:
+    """The rows the plugin allow/block lists let through; one line on stderr says how many were hidden and why."""
+    from .report import hidden_rows_note, hide_excluded_plugins
+
+    kept, hidden = hide_excluded_plugins(frame)
+    if hidden:
+        print(f"benchsuite: {hidden_rows_note(hidden)} (unset the variables to see them)", file=sys.stderr)
+    return kept
 
 
 def _run(args: argparse.Namespace) -> int:
     import time
 
-    from .runner import RunOptions, build_grid, run_grid
+    from .runner import RunOptions, build_grid, cell_count, run_grid
     from .store import ResultStore, to_frame
 
     budget = {}
@@ -163,7 +253,11 @@ def _run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--finetune-budget-seconds got {args.finetune_budget_seconds:g}; "
                                  "it accepts a number > 0")
             budget["finetune_budget_seconds"] = args.finetune_budget_seconds
-    options = RunOptions(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track, **budget)
+    from .isolation import limits_of
+
+    limits = limits_of(args.time_limit, args.memory_limit)
+    options = RunOptions(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track, isolate=args.isolate,
+                         limits=limits, force=args.force, **budget)
     plugins = _load(args)
     grid = build_grid(plugins, args.task, args.method, args.backend, suite=args.suite)
     store = ResultStore(args.store)
@@ -174,22 +268,28 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows = run_grid(plugins, grid, options, store, progress=not args.no_progress)
     frame = to_frame(rows)
-    print(_format_table(frame))
+    if len(frame):
+        print(_format_table(frame))
     if len(options.seeds) > 1:
         from .report import by_seed
 
         print("\nover seeds " + ",".join(map(str, options.seeds)) + ":\n" + _format_table(by_seed(frame), False))
-    failed = int((frame["status"] == "failed").sum())
-    skipped = int((frame["status"] == "skipped").sum())
-    print(f"benchsuite: {len(frame)} runs in {time.perf_counter() - start:.0f} s: {len(frame) - failed - skipped} ok, "
-          f"{failed} failed, {skipped} skipped; stored in {store.path}", file=sys.stderr)
-    return 1 if failed else 0
+    counts = {status: int((frame["status"] == status).sum()) for status in ("ok", "failed", "timeout", "crashed",
+                                                                         "skipped")}
+    resumed = cell_count(plugins, grid, options) - len(frame)
+    bad = counts["failed"] + counts["timeout"] + counts["crashed"]
+    print(f"benchsuite: {len(frame)} runs in {time.perf_counter() - start:.0f} s: "
+          + ", ".join(f"{n} {status}" for status, n in counts.items())
+          + (f"; {resumed} already in the store, not re-run (--force re-runs them)" if resumed else "")
+          + f"; stored in {store.path}"
+          + (f"; tracebacks in {store.path / 'tracebacks'}" if bad else ""), file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _results(args: argparse.Namespace) -> int:
     from .store import ResultStore
 
-    frame = ResultStore(args.store).read()
+    frame = _visible(ResultStore(args.store).read())
     if args.format == "parquet" and not args.output:
         raise UsageError("--format parquet writes binary; add --output FILE")
     if args.by_seed and args.format != "table":
@@ -233,7 +333,8 @@ def _compare(args: argparse.Namespace) -> int:
     from .report import compare, read_results
 
     threshold = args.fail_on_regression
-    table = compare(read_results(args.old), read_results(args.new), 0.0 if threshold is None else threshold)
+    table = compare(_visible(read_results(args.old)), _visible(read_results(args.new)),
+                    0.0 if threshold is None else threshold)
     if table.empty:
         print(f"benchsuite: no configuration is in both {args.old} and {args.new}", file=sys.stderr)
         return 0
@@ -272,14 +373,23 @@ def _tasks(args: argparse.Namespace) -> int:
 
     plugins = _load(args)
     if args.tasks_command == "show":
-        print(TaskCard.of(plugins.tasks.get(args.name)()).text())
+        from .report import printable
+
+        print(printable(TaskCard.of(plugins.tasks.get(args.name)()).text(), newlines=True))
         return 0
     for entry in plugins.tasks:
         task = entry.obj()
         available = task.availability()
         state = "available" if available.ok else f"unavailable: {available.reason}"
-        print(f"{entry.name:<28} v{task.version:<4} {task.modality:<7} {task.metric.name:<16} {state}")
+        _say(f"{entry.name:<28} v{task.version:<4} {task.modality:<7} {task.metric.name:<16} {state}")
     return 0
+
+
+def _say(line: str) -> None:
+    """Print one line that holds plugin-supplied text: control characters (newlines included) as escapes."""
+    from .report import printable
+
+    print(printable(line))
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -290,19 +400,19 @@ def _plugins(args: argparse.Namespace) -> int:
     for info in plugins.infos.values():
         registers = ", ".join(info.registers) or "-"
         status = "" if info.status == "loaded" else f"  [{info.status}{': ' + info.error if info.error else ''}]"
-        print(f"{info.name:<{width}}  {info.dist} {info.version}  {registers}{status}")
+        _say(f"{info.name:<{width}}  {info.dist} {info.version}  {registers}{status}")
     if args.verbose:
         for registry in (plugins.tasks, plugins.methods, plugins.backends):
             print(f"\n{registry.kind}s:")
             for entry in registry:
                 cls = entry.obj
-                print(f"  {entry.name} (v{cls.version}, from {entry.plugin}){_availability(registry.kind, cls)}")
+                _say(f"  {entry.name} (v{cls.version}, from {entry.plugin}){_availability(registry.kind, cls)}")
                 for p in getattr(cls, "parameters", ()):
-                    print(f"    {p.name}={p.default!r}: {p.help} [{p.accepts()}]")
+                    _say(f"    {p.name}={p.default!r}: {p.help} [{p.accepts()}]")
                 for overrides in getattr(cls, "standard_configs", ()):
-                    print(f"    standard: {format_spec(entry.name, overrides)}")
+                    _say(f"    standard: {format_spec(entry.name, overrides)}")
                 if getattr(cls, "kernels", None):
-                    print(f"    needs native: {', '.join(sorted(cls.kernels))}")
+                    _say(f"    needs native: {', '.join(sorted(cls.kernels))}")
                 if registry.kind == "method":
                     _print_method_limits(cls)
     return 0
@@ -313,7 +423,7 @@ def _print_method_limits(cls: type) -> None:
     if set(cls.devices) != {"cpu", "cuda"}:
         where.append(f"device {', '.join(cls.devices)}")
     if where:
-        print(f"    runs only on: {'; '.join(where)}")
+        _say(f"    runs only on: {'; '.join(where)}")
     if cls.deterministic:
         print("    deterministic: runs once, whatever --seeds says")
 
@@ -326,6 +436,52 @@ def _availability(kind: str, cls: type) -> str:
     except Exception as exc:  # a backend that cannot even be constructed is unavailable, not a crash
         return f": unavailable ({type(exc).__name__}: {exc})"
     return ": available" if available.ok else f": unavailable ({available.reason})"
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import new_plugin
+
+    made = new_plugin(args.name, args.output)
+    print(f"benchsuite: wrote {made.dist} (method {made.name}, module {made.module}) in {made.folder}:")
+    for path in made.files:
+        print(f"  {path}")
+    print(f"next: cd {made.folder} && pip install -e \".[test]\" && pytest   (then replace the method in "
+          f"{made.module}.py)")
+    return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    from .storecheck import check_store
+
+    if args.store_command == "import":
+        return _store_import(args)
+
+    report = check_store(args.store, fix=args.fix)
+    for line in report.lines():
+        print(line)
+    print(f"benchsuite: {report.summary()}", file=sys.stderr)
+    return 0 if report.clean else 1
+
+
+def _store_import(args: argparse.Namespace) -> int:
+    from .bundlecheck import import_bundle
+
+    print(f"benchsuite: {import_bundle(args.bundle, args.store).summary()}", file=sys.stderr)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from .isolation import limits_of
+    from .submission import submit
+
+    limits = limits_of(args.time_limit, args.memory_limit)
+    made = submit(_load(args), args.method, tasks=args.task, output=args.output, quick=args.quick,
+                  keep_artifacts=args.keep_artifacts, limits=limits, allow_builtin=args.allow_builtin,
+                  progress=not args.no_progress)
+    if len(made.frame):
+        print(_format_table(made.frame))
+    print(f"benchsuite: {made.summary()}", file=sys.stderr)
+    return 1 if made.bad else 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

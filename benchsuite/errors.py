@@ -33,6 +33,27 @@ class StoreError(BenchsuiteError):
     """The results store cannot be read or written."""
 
 
+class UnreadableFileError(StoreError):
+    """One results file is corrupted, truncated or foreign; readers skip it, `store check --fix` quarantines it."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class NewerSchemaError(StoreError):
+    """A results file of a newer schema_version than this benchsuite reads; refused, never skipped."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path} has {reason}")
+        self.path, self.reason = path, reason
+
+
+class BundleError(UsageError):
+    """A submission bundle that `benchsuite store import` refuses: missing, malformed, changed after it was written,
+    or with rows that disagree with its manifest or with themselves. Nothing is imported."""
+
+
 class DataError(BenchsuiteError):
     """A task's data or reference weights are missing or fail their checksum."""
 

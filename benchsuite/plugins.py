@@ -57,6 +57,9 @@ class Plugins:
     backends: Registry[type[Backend]]
     tasks: Registry[type[Task]]
     infos: dict[str, PluginInfo]
+    #: how these were loaded (the plugins folder and the allow/block lists), so a worker process loads the same
+    plugins_dir: str | None = None
+    environ: dict[str, str] = field(default_factory=dict)
 
     def dist_of(self, plugin: str) -> tuple[str, str]:
         """(distribution, version) of the plugin that registered something."""
@@ -64,15 +67,53 @@ class Plugins:
         return info.dist, info.version
 
 
-def _patterns(environ: Mapping[str, str], key: str) -> list[str] | None:
+#: plugin names that only benchsuite's own distribution may use; the allow list never applies to them
+BUILTIN_PREFIX = "builtin."
+
+
+def _patterns(environ: Mapping[str, str], key: str) -> tuple[str, ...] | None:
     value = environ.get(key)
     if value is None or not value.strip():
         return None
-    return [p.strip() for p in value.split(",") if p.strip()]
+    return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
-def _matches(name: str, patterns: list[str]) -> bool:
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+@dataclass(frozen=True)
+class PluginLists:
+    """The allow and block lists (``BENCHSUITE_PLUGINS_ALLOW`` / ``BENCHSUITE_PLUGINS_BLOCK``: comma-separated
+    names or glob patterns). They decide which plugins load, and which stored rows the leaderboard and the
+    `results` and `compare` commands show; one implementation for all of them."""
+
+    allow: tuple[str, ...] | None = None
+    block: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> PluginLists:
+        environ = os.environ if environ is None else environ
+        return cls(_patterns(environ, ALLOW_ENV), _patterns(environ, BLOCK_ENV))
+
+    def exclusion(self, name: str, *, builtin: bool) -> str | None:
+        """Why the lists keep plugin `name` out: "blocked" (a block pattern matches), "not allowed" (an allow list
+        is set, the plugin is not built in and no allow pattern matches); None when they let it in."""
+        if self.block is not None and _matches(name, self.block):
+            return "blocked"
+        if self.allow is not None and not builtin and not _matches(name, self.allow):
+            return "not allowed"
+        return None
+
+    def row_exclusion(self, method_plugin: object) -> str | None:
+        """The same for a stored row's ``method_plugin``: a pipeline's plugins are joined by ' > ' and the row is
+        out if any of them is ("blocked" first). Built-in means a name that starts with ``builtin.`` (reserved
+        for benchsuite's own plugins). A row that names no plugin is "not allowed" when an allow list is set."""
+        if not isinstance(method_plugin, str) or not method_plugin.strip():
+            return "not allowed" if self.allow is not None else None
+        reasons = {self.exclusion(name, builtin=name.startswith(BUILTIN_PREFIX))
+                   for name in (part.strip() for part in method_plugin.split(" > "))}
+        return "blocked" if "blocked" in reasons else "not allowed" if "not allowed" in reasons else None
 
 
 def _warn_stderr(message: str) -> None:
@@ -130,7 +171,7 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
     :param warn: receives one line per plugin that failed and was skipped.
     """
     environ = os.environ if environ is None else environ
-    allow, block = _patterns(environ, ALLOW_ENV), _patterns(environ, BLOCK_ENV)
+    lists = PluginLists.from_environ(environ)
     if plugins_dir is None and environ.get(PLUGINS_DIR_ENV):
         plugins_dir = environ[PLUGINS_DIR_ENV]
     pm = get_plugin_manager()
@@ -148,11 +189,14 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
             raise DuplicateNameError(f'two plugins are named "{info.name}": from {other.dist} and from {info.dist}; '
                                      "rename one or block one with BENCHSUITE_PLUGINS_BLOCK")
         infos[info.name] = info
-        if block is not None and _matches(info.name, block):
-            info.status = "blocked"
+        excluded = lists.exclusion(info.name, builtin=info.source == "builtin")
+        if excluded is not None:
+            info.status = excluded
             return
-        if allow is not None and info.source != "builtin" and not _matches(info.name, allow):
-            info.status = "not allowed"
+        if info.source != "builtin" and info.name.startswith(BUILTIN_PREFIX):
+            # the leaderboard treats builtin.* rows as built-in (the allow list does not apply to them)
+            fail(info, f'plugin "{info.name}" from {info.dist} uses the prefix "{BUILTIN_PREFIX}", which is reserved '
+                       "for benchsuite's own plugins; rename its entry point or file")
             return
         try:
             pm.register(load(), name=info.name)
@@ -170,7 +214,8 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
                   lambda path=path: _import_file(path))
 
     plugins = Plugins(pm, Registry("method", CompressionMethod), Registry("backend", Backend),
-                      Registry("task", Task), infos)
+                      Registry("task", Task), infos, str(plugins_dir) if plugins_dir is not None else None,
+                      {k: environ[k] for k in (ALLOW_ENV, BLOCK_ENV) if environ.get(k) is not None})
     _collect(plugins, fail)
     return plugins
 

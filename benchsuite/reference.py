@@ -1,4 +1,5 @@
-"""Reference models: built once per machine, stored as safetensors with a checksum, then reused."""
+"""Reference models and the files tasks read: built models stored as safetensors with a sha256 sidecar, packaged
+data and weights checked against pinned sha256 digests; a mismatch is a `DataError` that says how to fix it."""
 
 from __future__ import annotations
 
@@ -27,9 +28,14 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
                  build: Callable[[nn.Module], nn.Module]) -> nn.Module:
     """Load the weights cached under `key`, or build them and cache them.
 
+    The weights are safetensors (loading them runs no code) next to a JSON sidecar holding their sha256, checked
+    on every load. A file that fails the check is refused, not rebuilt over: it was changed after benchsuite
+    wrote it, and the user should see that.
+
     :param make: creates the untrained architecture (cheap).
     :param build: trains the model `make` returned (slow; runs once per machine and key).
     :return: the model in eval mode.
+    :raises DataError: the cached weights do not match their recorded sha256, or the sidecar is unreadable.
     """
     from safetensors.torch import load_model, save_model
 
@@ -37,11 +43,17 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
     weights, meta = folder / f"{key}.safetensors", folder / f"{key}.json"
     model = make()
     if weights.exists() and meta.exists():
-        expected = json.loads(meta.read_text())["sha256"]
-        if sha256_file(weights) == expected:
-            load_model(model, str(weights), strict=True)
-            return model.eval()
-        print(f"benchsuite: cached weights {weights} fail their checksum; rebuilding", file=sys.stderr)
+        fix = f"delete {weights} and {meta} and run again to rebuild it"
+        try:
+            expected = json.loads(meta.read_text(encoding="utf-8"))["sha256"]
+            if not (isinstance(expected, str) and len(expected) == 64):
+                raise ValueError("no sha256")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"cached reference model {weights}: its checksum file {meta.name} is unreadable "
+                            f"({type(exc).__name__}); {fix}") from None
+        verify_sha256(weights, expected, "cached reference model", fix)
+        load_model(model, str(weights), strict=True)
+        return model.eval()
     print(f"benchsuite: building reference model {key} (once per machine; cached in {folder})", file=sys.stderr)
     start = time.perf_counter()
     model = build(model)
@@ -50,14 +62,19 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
     save_model(model, str(tmp))
     digest = sha256_file(tmp)
     os.replace(tmp, weights)
-    meta.write_text(json.dumps({"sha256": digest, "build_seconds": round(time.perf_counter() - start, 1)}))
+    tmp_meta = meta.with_name(f".tmp-{os.getpid()}-{meta.name}")
+    tmp_meta.write_text(json.dumps({"sha256": digest, "build_seconds": round(time.perf_counter() - start, 1)}),
+                        encoding="utf-8")
+    os.replace(tmp_meta, meta)
     return model.eval()
 
 
-def verify_sha256(path: Path, expected: str, what: str) -> None:
+def verify_sha256(path: Path, expected: str, what: str, fix: str) -> None:
+    """Refuse `path` unless its sha256 is `expected`: one line naming the file, both digests' first 12 hex
+    digits and `fix` (what the user should do)."""
     actual = sha256_file(path)
     if actual != expected:
-        raise DataError(f"{what} at {path} has sha256 {actual[:16]}…, expected {expected[:16]}…; reinstall it")
+        raise DataError(f"{what} {path} has sha256 {actual[:12]}…, expected {expected[:12]}…; {fix}")
 
 
 def packaged_file(dist_name: str, relative: str, sha256: str, install: str, what: str) -> Path:
@@ -77,5 +94,5 @@ def packaged_file(dist_name: str, relative: str, sha256: str, install: str, what
     path = Path(str(dist.locate_file(relative)))
     if not path.is_file():
         raise DataError(f"{relative} is missing from {dist_name} {dist.version}; install it with: {install}")
-    verify_sha256(path, sha256, relative.rsplit("/", 1)[-1])
+    verify_sha256(path, sha256, f"{what} from the {dist_name} wheel:", f"reinstall it: {install} --force-reinstall")
     return path

@@ -46,9 +46,10 @@ class Registry(Generic[T]):
             raise PluginError(f'plugin "{plugin}" registered {obj!r} as a {self.kind}; '
                               f"it must be a subclass of benchsuite.{self.base.__name__}")
         name = getattr(obj, "name", None)
-        if not isinstance(name, str) or not name or any(c in name for c in ":,>= \t"):
+        # printable: a name is shown on one line in terminals, tables and the leaderboard, never as markup
+        if not isinstance(name, str) or not name or not name.isprintable() or any(c in name for c in ":,>= \t"):
             raise PluginError(f'plugin "{plugin}" registered a {self.kind} with an invalid name {name!r}; '
-                              "use a non-empty name without spaces, ':', ',', '>' or '='")
+                              "use a non-empty name of printable characters without spaces, ':', ',', '>' or '='")
         return name
 
     def get(self, name: str) -> T:

@@ -1,17 +1,22 @@
-"""Views of result rows: the summary table, per-seed aggregates, pytest-benchmark JSON, and regressions between
-two sets of results. Pure pandas; the CLI only prints what these return."""
+"""Views of result rows: the summary table, per-seed aggregates, pytest-benchmark JSON, regressions between two
+sets of results, the rows the plugin allow/block lists let through, and text made safe to print. Pure pandas;
+the CLI only prints what these return."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .errors import UsageError
 from .stats import t_interval
+
+if TYPE_CHECKING:
+    from .plugins import PluginLists
 
 SUMMARY_COLUMNS = {
     "task": "task", "config": "method", "backend": "backend", "status": "status", "score": "score",
@@ -27,6 +32,57 @@ def summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The human summary of result rows: one line per row, the columns a reader compares."""
     out = frame.assign(size_mb=frame["model_size_bytes"].astype("Float64") / 1e6)
     return out[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
+
+
+#: C0 and C1 control characters: a terminal acts on them (cursor moves, colours, title, clearing the screen)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: object, *, newlines: bool = False) -> str:
+    """`text` with its control characters written as escapes (``\\x1b``), so that a stored or plugin-supplied
+    string prints as the characters it holds and cannot drive the terminal. `newlines` keeps line breaks."""
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        return char if newlines and char == "\n" else repr(char)[1:-1]
+
+    return _CONTROL.sub(escape, str(text))
+
+
+def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `printable` applied to every text cell (numbers untouched), for printing as a table."""
+    text = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    return frame.assign(**{c: frame[c].map(lambda v: printable(v) if isinstance(v, str) else v) for c in text})
+
+
+def hide_excluded_plugins(frame: pd.DataFrame,
+                          lists: PluginLists | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows whose method plugins the allow/block lists let through (`benchsuite.plugins.PluginLists`; default:
+    read from the environment), and how many rows were hidden for each reason ("blocked", "not allowed")."""
+    from .plugins import PluginLists
+
+    lists = PluginLists.from_environ() if lists is None else lists
+    if frame.empty or (lists.allow is None and lists.block is None):
+        return frame, {}
+    plugins = frame["method_plugin"] if "method_plugin" in frame else pd.Series(None, index=frame.index)
+    plugins = plugins.astype(object)
+    reasons = {value: lists.row_exclusion(value) for value in plugins.unique() if isinstance(value, str)}
+    unnamed = lists.row_exclusion(None)  # a row that names no plugin (older files, hand-made rows)
+    excluded = plugins.map(lambda value: reasons[value] if isinstance(value, str) else unnamed)
+    hidden = excluded.notna()
+    return frame[~hidden], {str(k): int(v) for k, v in excluded[hidden].value_counts().items()}
+
+
+def hidden_rows_note(hidden: Mapping[str, int]) -> str:
+    """One line on the rows `hide_excluded_plugins` hid: how many, and why; '' when none were."""
+    from .plugins import ALLOW_ENV, BLOCK_ENV
+
+    parts = [f"{hidden['blocked']:,} from plugins blocked by {BLOCK_ENV}" if hidden.get("blocked") else "",
+             f"{hidden['not allowed']:,} from third-party plugins not in {ALLOW_ENV}" if hidden.get("not allowed")
+             else ""]
+    total = sum(hidden.values())
+    if not total:
+        return ""
+    return f"{total:,} row{'s' if total != 1 else ''} hidden: " + ", ".join(p for p in parts if p)
 
 
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:

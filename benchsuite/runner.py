@@ -6,32 +6,40 @@ own baseline score, latency and size. A failure in one cell becomes a `failed` r
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
-import random
+import math
+import re
 import sys
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from .errors import BenchsuiteError, Unsupported, UsageError
-from .hardware import machine_info, software_info
+import pandas as pd
+
 from .allocator import warm_heap
-from .interfaces import Availability, Backend, CompressionMethod, MethodContext, Task
-from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops,
-                      serialized_size_bytes, time_latency)
+from .cell import QUICK_EVAL_SAMPLES, QUICK_FINETUNE_STEPS, CellJob, Outcome, execute, one_line
+from .errors import UsageError
+from .hardware import machine_info, software_info
+from .interfaces import Availability, Backend, CompressionMethod, Task
+from .isolation import DEFAULT_TIME_LIMIT_SECONDS, Limits, run_isolated
+from .measure import TimingPolicy
 from .params import Spec, format_spec, params_json, parse_spec, parse_values
 from .paths import cache_dir
 from .plugins import Plugins
 from .stats import bootstrap_ratio_ci
-from .store import COLUMNS, ResultStore
+from .store import COLUMNS, ResultStore, run_key
+
+__all__ = ["QUICK_EVAL_SAMPLES", "QUICK_FINETUNE_STEPS", "RunOptions", "build_grid", "run_grid", "run"]
+
+#: the folder beside the results files where failed, timed-out and crashed runs leave their traceback
+TRACEBACKS = "tracebacks"
+ISOLATION = ("cell", "run", "none")
 
 BASELINE = "baseline"
-QUICK_EVAL_SAMPLES = 256
-QUICK_FINETUNE_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,15 @@ class RunOptions:
     finetune_budget_steps: int = CLOSED_BUDGET_STEPS
     finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS
     timing: TimingPolicy = field(default_factory=TimingPolicy)
+    #: ``cell``: one worker process per (task, method configuration, seed), each backend's measurement a phase
+    #: with its own limits; ``run``: one worker per (task, method, backend); ``none``: in this process
+    isolate: str = "cell"
+    limits: Limits = field(default_factory=Limits)
+    #: re-run configurations the store already holds (default: resume, skipping them)
+    force: bool = False
+    #: re-evaluate each score from the saved compressed artifact (submissions)
+    verify_artifact: bool = False
+    artifact_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
@@ -104,6 +121,8 @@ class RunOptions:
                 CLOSED_BUDGET_STEPS, CLOSED_BUDGET_SECONDS):
             raise UsageError(f"the closed track uses the shared budget of {CLOSED_BUDGET_STEPS} steps and "
                              f"{CLOSED_BUDGET_SECONDS:g} s; use --track open to set another")
+        if self.isolate not in ISOLATION:
+            raise UsageError(f"unknown isolation {self.isolate!r}; use one of {', '.join(ISOLATION)}")
         if self.finetune_budget_steps < 0 or not self.finetune_budget_seconds > 0:
             raise UsageError("fine-tuning budgets must be >= 0 steps and > 0 seconds")
 
@@ -195,9 +214,7 @@ def _available_backend(cls: type[Backend]) -> Backend | None:
         return None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, BenchsuiteError) else text
+_one_line = one_line
 
 
 @dataclass
@@ -242,17 +259,16 @@ class Progress:
             detail = row["error"]
         self._tqdm.write(f"[{self.done}/{self.total}] {label}: {row['status']} {detail}", file=sys.stderr)
 
+    def already_measured(self, label: str) -> None:
+        self.done += 1
+        self.skipped_done = getattr(self, "skipped_done", 0) + 1
+        self.grid.update(1)
+        if self.enabled:
+            self._tqdm.write(f"[{self.done}/{self.total}] {label}: already in the store (--force re-runs it)",
+                             file=sys.stderr)
+
     def close(self) -> None:
         self.grid.close()
-
-
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _seeds_of(plugins: Plugins, pipeline: Pipeline, options: RunOptions) -> tuple[int, ...]:
@@ -276,6 +292,7 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
     rows: list[dict[str, Any]] = []
 
     def emit(row: dict[str, Any]) -> None:
+        row = _valid(row)
         rows.append(row)
         if store is not None:
             store.append([row])
@@ -291,7 +308,8 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
         except Exception as exc:
             backends.append((config, None, Availability(False, _one_line(exc))))
 
-    session = _Session(plugins, options, run_id, bars, emit, backends)
+    done = frozenset() if options.force or store is None else frozenset(store.done_keys())
+    session = _Session(plugins, options, run_id, bars, emit, backends, done, store)
     try:
         for task_name in grid.tasks:
             state = _TaskState(plugins.tasks.get(task_name), baselines={c: _Baseline() for c, _, _ in backends})
@@ -300,8 +318,6 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
                 available = state.task.availability()
                 if not available.ok:
                     state.unavailable = f"task {task_name} unavailable: {available.reason}"
-                else:
-                    state.reference = state.task.reference_model(cache_dir())
             except Exception as exc:
                 state.setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
             for pipeline in grid.methods:
@@ -322,6 +338,9 @@ class _Session:
     bars: Progress
     emit: Callable[[dict[str, Any]], None]
     backends: Sequence[tuple[Config, Backend | None, Availability]]
+    #: run keys (store.run_key) already measured in the store: not run again unless options.force
+    done: frozenset[str] = frozenset()
+    store: ResultStore | None = None
 
 
 @dataclass
@@ -338,55 +357,146 @@ class _TaskState:
 
 def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int) -> None:
     """Compress once with `seed`, then measure on every backend; one row per backend."""
-    import torch
-
     task, options, backends, emit = state.task, session.options, session.backends, session.emit
     methods = [session.plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
     base_row = _row_template(session.run_id, task, pipeline, methods, session.plugins, options, seed)
-    model, compress_error, skip_reason, cost = None, state.setup_error, state.unavailable, {}
-    refusals = {config: _refusal(config, backend, methods) for config, backend, _ in backends}
-    if compress_error is None and skip_reason is None:
-        skip_reason = next(filter(None, (m.supports(task.info) for m in methods)), None)
-        runnable = any(b is not None and a.ok and refusals[c] is None for c, b, a in backends)
-        if skip_reason is None and runnable:
-            try:
-                model, cost = _compress(task, state.reference, methods, options, seed)
-            except Unsupported as exc:
-                skip_reason = str(exc)
-            except Exception as exc:
-                compress_error = f"compression failed: {_one_line(exc)}"
-    threads_before = torch.get_num_threads()
+    rows: list[dict[str, Any] | None] = []  # in backend order; None: measured below
+    runnable: list[tuple[Config, Backend]] = []
+    skip_reason = state.unavailable or next(filter(None, (m.supports(task.info) for m in methods)), None) \
+        if state.setup_error is None else None
     for config, backend, available in backends:
-        if skip_reason is not None:
-            emit(_finish(base_row, config, backend, status="skipped", error=skip_reason))
-        elif backend is None or not available.ok:
-            emit(_finish(base_row, config, backend, status="skipped",
-                         error=f"backend {config.name} unavailable: {available.reason}"))
-        elif refusals[config] is not None:
-            emit(_finish(base_row, config, backend, status="skipped", error=refusals[config]))
-        elif compress_error is not None:
-            emit(_finish(base_row, config, backend, status="failed", error=compress_error, **cost))
-        else:
-            label = f"{task.name} × {pipeline.spec} × {config.name}"
-            try:
-                measured = _measure(task, model, backend, options, session.bars, label)
-            except Unsupported as exc:
-                emit(_finish(base_row, config, backend, status="skipped", error=f"backend {config.name}: {exc}",
-                             **cost))
-                continue
-            except Exception as exc:
-                emit(_finish(base_row, config, backend, status="failed",
-                             error=f"measurement failed: {_one_line(exc)}", **cost))
-                continue
-            finally:
-                torch.set_num_threads(threads_before)
+        key = run_key({**base_row, "backend": config.name, "backend_params": params_json(config.kwargs)})
+        if key in session.done:
+            session.bars.already_measured(f"{task.name} × {pipeline.spec} × {config.name}")
             if pipeline.is_baseline:
-                state.baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
-                                              measured["latency_b1_p50_ms"], measured["model_size_bytes"],
-                                              measured["flops"], measured["latency_samples_ms"],
-                                              measured["latency_b1_samples_ms"])
-            emit(_finish(base_row, config, backend, status="ok", **cost, **measured,
-                         **_relative(measured, state.baselines[config], seed)))
+                state.baselines[config] = _stored_baseline(session.store, key)
+            continue
+        refusal = _refusal(config, backend, methods)
+        if state.setup_error is not None:
+            rows.append(_finish(base_row, config, backend, status="failed", error=state.setup_error))
+        elif skip_reason is not None:
+            rows.append(_finish(base_row, config, backend, status="skipped", error=skip_reason))
+        elif backend is None or not available.ok:
+            rows.append(_finish(base_row, config, backend, status="skipped",
+                                error=f"backend {config.name} unavailable: {available.reason}"))
+        elif refusal is not None:
+            rows.append(_finish(base_row, config, backend, status="skipped", error=refusal))
+        else:
+            rows.append(None)
+            runnable.append((config, backend))
+    measured_rows = iter(_measure_runnable(session, state, pipeline, seed, base_row, runnable))
+    for row in rows:
+        emit(row if row is not None else next(measured_rows))
+
+
+def _measure_runnable(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int,
+                      base_row: Mapping[str, Any], runnable: Sequence[tuple[Config, Backend]]) -> list[dict[str, Any]]:
+    """Run the cell on the backends that will run it; one finished row per backend."""
+    if not runnable:
+        return []
+    options = session.options
+    job = CellJob(task=state.task.name, steps=tuple((c.name, c.params) for c in pipeline.steps), seed=seed,
+                  backends=tuple((c.name, c.params) for c, _ in runnable), quick=options.quick,
+                  track=options.track, finetune_budget_steps=options.finetune_budget_steps,
+                  finetune_budget_seconds=options.finetune_budget_seconds,
+                  timing=tuple(dataclasses.asdict(options.timing).items()),
+                  verify_artifact=options.verify_artifact, artifact_dir=options.artifact_dir,
+                  plugins_dir=session.plugins.plugins_dir,
+                  plugin_environ=tuple(session.plugins.environ.items()))
+    limits = options.limits
+    limit_columns = {"time_limit_seconds": limits.time_limit_seconds if options.isolate != "none" else None,
+                     "memory_limit_bytes": limits.memory_limit_bytes if options.isolate != "none" else None}
+    outcomes = _execute(session, state, job, [b for _, b in runnable])
+    rows = []
+    for (config, backend), outcome in zip(runnable, outcomes):
+        traceback_file = _save_traceback(session, base_row, config, outcome)
+        common = {**outcome.cost, **limit_columns, "traceback_file": traceback_file}
+        if outcome.status != "ok":
+            values = {k: v for k, v in outcome.values.items() if k in ("integrity", "artifact_sha256")}
+            rows.append(_finish(base_row, config, backend, status=outcome.status, error=outcome.error, **common,
+                                **values))
+            continue
+        measured = dict(outcome.values)
+        if pipeline.is_baseline:
+            state.baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
+                                                measured["latency_b1_p50_ms"], measured["model_size_bytes"],
+                                                measured["flops"], tuple(measured["latency_samples_ms"]),
+                                                tuple(measured["latency_b1_samples_ms"]))
+        rows.append(_finish(base_row, config, backend, status="ok", **common, **measured,
+                            **_relative(measured, state.baselines[config], seed)))
+    return rows
+
+
+def _execute(session: _Session, state: _TaskState, job: CellJob, backends: Sequence[Backend]) -> list[Outcome]:
+    """Run a cell in a worker per (task, method, seed) (``cell``), per backend (``run``) or here (``none``)."""
+    options = session.options
+    if options.isolate == "cell":
+        return run_isolated(job, options.limits)
+    if options.isolate == "run":
+        return [run_isolated(dataclasses.replace(job, backends=(b,)), options.limits)[0] for b in job.backends]
+    if state.reference is None and state.setup_error is None:
+        try:
+            state.reference = state.task.reference_model(cache_dir())
+        except Exception as exc:
+            return [Outcome("failed", f"task {state.task.name} could not be set up: {one_line(exc)}")] * len(backends)
+    results: dict[int, Outcome] = {}
+
+    def events(event: dict[str, Any]) -> None:
+        if event["event"] == "result":
+            results[event["backend"]] = Outcome(event["status"], event.get("error", ""), event.get("values", {}),
+                                                event.get("cost", {}), event.get("traceback", ""))
+
+    execute(job, session.plugins, state.task, state.reference, events, bar=session.bars.cell)
+    return [results[i] for i in range(len(job.backends))]
+
+
+def _save_traceback(session: _Session, base_row: Mapping[str, Any], config: Config, outcome: Outcome) -> str:
+    """Write the outcome's traceback (or the dead worker's last output) beside the store; its relative path."""
+    if outcome.status in ("ok", "skipped") or session.store is None:
+        return ""
+    import hashlib
+
+    name = "-".join([base_row["task"], hashlib.sha256(base_row["config"].encode()).hexdigest()[:10],
+                     config.name, f"seed{base_row['seed']}"])
+    relative = Path(TRACEBACKS) / session.run_id / (re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".txt")
+    try:
+        path = session.store.path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{base_row['task']} × {base_row['config']} × {config.name} (seed {base_row['seed']}): "
+                        f"{outcome.status}: {outcome.error}\n\n{outcome.traceback or '(no traceback and no output)'}\n",
+                        encoding="utf-8")
+    except OSError:
+        return ""
+    return relative.as_posix()
+
+
+def _stored_baseline(store: ResultStore | None, key: str) -> _Baseline:
+    """A baseline measured by an earlier, interrupted run of the same grid (resume): its newest ok row."""
+    if store is None:
+        return _Baseline()
+    frame = store.read()
+    frame = frame[(frame["status"] == "ok")]
+    frame = frame[[run_key(row) == key for row in frame.to_dict("records")]]
+    if frame.empty:
+        return _Baseline()
+    row = frame.sort_values("created_at").iloc[-1]
+    return _Baseline(row["score"], row["latency_p50_ms"], row["latency_b1_p50_ms"], int(row["model_size_bytes"]),
+                     None if pd.isna(row["flops"]) else int(row["flops"]), tuple(row["latency_samples_ms"]),
+                     tuple(row["latency_b1_samples_ms"]))
+
+
+def _valid(row: dict[str, Any]) -> dict[str, Any]:
+    """The row, or, when a plugin made it break the store's rules (a NaN score, an infinite latency), a failed row
+    that says which rule, without the measured numbers."""
+    from .store import to_frame
+    from .storerules import row_problems
+
+    problems = row_problems(to_frame([row], validate=False))
+    if not problems:
+        return row
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    cleared = {k: None for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)}
+    return {**row, **cleared, "status": "failed", "error": f"invalid result: {problems[0].message}{more}"}
 
 
 def _refusal(config: Config, backend: Backend | None, methods: Sequence[CompressionMethod]) -> str | None:
@@ -402,112 +512,6 @@ def _refusal(config: Config, backend: Backend | None, methods: Sequence[Compress
     except Exception as exc:
         reason = f"supports() failed: {_one_line(exc)}"
     return f"backend {config.name}: {reason}" if reason else None
-
-
-def _compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
-              options: RunOptions, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Apply the pipeline's methods in order to a copy of the reference, under one shared budget."""
-    import torch
-
-    model = copy.deepcopy(reference)
-    context = MethodContext(task=task.info, teacher=reference, seed=seed, device=torch.device("cpu"),
-                            finetune_budget_steps=options.finetune_budget_steps, train_stream=task.train_batches,
-                            batch_size=task.finetune_batch_size,
-                            max_steps_per_request=QUICK_FINETUNE_STEPS if options.quick else None,
-                            finetune_budget_seconds=options.finetune_budget_seconds,
-                            example_inputs=task.example_inputs)
-    _seed_everything(seed)
-    start = time.perf_counter()
-    for method in methods:
-        model = method.apply(model, context)
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"{method.name}.apply returned {type(model).__name__}, not a torch.nn.Module")
-    seconds = time.perf_counter() - start
-    model.eval()
-    return model, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,
-                   "calibration_samples": context.cost.calibration_samples,
-                   "finetune_budget_steps": options.finetune_budget_steps,
-                   "finetune_budget_seconds": options.finetune_budget_seconds,
-                   "finetune_stopped_by_time": context.cost.stopped_by_time}
-
-
-def _measure(task: Task, model: Any, backend: Backend, options: RunOptions, bars: Progress,
-             label: str) -> dict[str, Any]:
-    import torch
-
-    def to_device(inputs: tuple) -> tuple:
-        return tuple(t.to(backend.device) for t in inputs)
-
-    model = copy.deepcopy(model)
-    batch_inputs = to_device(task.example_inputs(task.batch_size))
-    counts = getattr(model, "benchsuite_counts", None)  # models that are not torch graphs (ONNX) count themselves
-    size = serialized_size_bytes(model)
-    report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
-    if callable(counts):
-        total, nonzero, flops = (counts()[k] for k in ("params_total", "params_nonzero", "flops"))
-    else:
-        total, nonzero = count_params(model)
-        if callable(report):  # a dynamic model's cost depends on the input: average over the batch-1 inputs
-            flops = mean_flops(model, task.latency_inputs(1))
-        else:
-            flops = count_flops(model, task.example_inputs(1))
-    start = time.perf_counter()
-    fn = backend.prepare(model, batch_inputs)
-    with torch.inference_mode():
-        fn(*to_device(task.example_inputs(1)))  # compilers compile on first call: that belongs here, not in latency
-    backend.synchronize()
-    compile_seconds = time.perf_counter() - start
-    settings = backend.settings()
-
-    eval_total = options.eval_limit or task.eval_size
-    bar = bars.cell(f"{label}: evaluating", eval_total)
-    if callable(report):
-        report()  # reset the counters
-    batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, options.eval_limit))
-    scored = evaluate(fn, batches, task.metric, on_batch=bar.update, extra=task.extra_metrics)
-    model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
-    bar.set_description(f"{label}: timing")
-    policy = options.timing_policy
-    at_batch = time_latency(fn, [to_device(x) for x in task.latency_inputs(task.batch_size)], policy,
-                            backend.timed_call)
-    at_one = time_latency(fn, [to_device(x) for x in task.latency_inputs(1)], policy, backend.timed_call)
-    peak = backend.peak_memory_bytes(model, fn, batch_inputs)
-    bar.close()
-    return {
-        "threads": settings.get("threads"),
-        "allocator": warm_heap(),
-        "device": backend.device,
-        "score": scored.score,
-        "score_ci_low": scored.interval[0] if scored.interval else None,
-        "score_ci_high": scored.interval[1] if scored.interval else None,
-        "extra_scores": json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
-        "eval_samples": scored.samples,
-        "batch_size": task.batch_size,
-        **_latency_columns("latency", at_batch),
-        "latency_warmup_calls": at_batch.warmup_calls,
-        "latency_steady": at_batch.steady and at_one.steady,
-        "throughput_sps": at_batch.throughput_sps(task.batch_size),
-        **_latency_columns("latency_b1", at_one),
-        "model_size_bytes": size,
-        "params_total": total,
-        "params_nonzero": nonzero,
-        "sparsity": 1.0 - nonzero / total if total else None,
-        "flops": flops,
-        "compile_seconds": compile_seconds,
-        "peak_memory_bytes": peak,
-        "mean_exit_depth": model_metrics.get("mean_exit_depth"),
-        "model_metrics": json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
-    }
-
-
-def _latency_columns(prefix: str, stats: LatencyStats) -> dict[str, Any]:
-    ci = stats.p50_ci_ms()
-    return {
-        f"{prefix}_p50_ms": stats.p50_ms, f"{prefix}_p90_ms": stats.p90_ms, f"{prefix}_p99_ms": stats.p99_ms,
-        f"{prefix}_mean_ms": stats.mean_ms, f"{prefix}_std_ms": stats.std_ms, f"{prefix}_samples": stats.samples,
-        f"{prefix}_p50_ci_low_ms": ci[0] if ci else None, f"{prefix}_p50_ci_high_ms": ci[1] if ci else None,
-        f"{prefix}_samples_ms": list(stats.samples_ms),
-    }
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -549,6 +553,8 @@ def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, meth
     params = [dict(step.params) for step in pipeline.steps]
     return {
         "run_id": run_id, "quick": options.quick, "seed": seed, "track": options.track,
+        "finetune_budget_steps": options.finetune_budget_steps,
+        "finetune_budget_seconds": options.finetune_budget_seconds,
         "task": task.name, "task_version": task.version, "modality": task.modality,
         "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
         "config": pipeline.spec, "method": joined([m.name for m in methods]),
@@ -575,10 +581,13 @@ def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequen
         store: str | None = None, quick: bool = False, seeds: Sequence[int] = (0,), suite: str = "standard",
         track: str = "closed", finetune_budget_steps: int = CLOSED_BUDGET_STEPS,
         finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS, plugins_dir: str | None = None,
-        progress: bool = False) -> Any:
-    """Run a grid from Python and return its rows as a DataFrame (also appended to the store).
+        progress: bool = False, isolate: str = "cell", time_limit_seconds: float | None = None,
+        memory_limit_bytes: int | None = None, force: bool = False) -> Any:
+    """Run a grid from Python and return this call's rows as a DataFrame (also appended to the store).
 
     Arguments are spelled as on the command line: ``run(["mnist-cnn"], ["magnitude-pruning:sparsity=0.7"])``.
+    Like ``benchsuite run``, each run executes in a worker process under the limits, and configurations the
+    store already holds are not run again (nor returned) unless `force`.
     """
     from .plugins import load_plugins
     from .store import to_frame
@@ -586,6 +595,7 @@ def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequen
     plugins = load_plugins(plugins_dir)
     grid = build_grid(plugins, tasks, methods, backends, suite=suite)
     options = RunOptions(quick=quick, seeds=tuple(seeds), track=track, finetune_budget_steps=finetune_budget_steps,
-                         finetune_budget_seconds=finetune_budget_seconds)
+                         finetune_budget_seconds=finetune_budget_seconds, isolate=isolate, force=force,
+                         limits=Limits(time_limit_seconds or DEFAULT_TIME_LIMIT_SECONDS, memory_limit_bytes or 0))
     rows = run_grid(plugins, grid, options, ResultStore(store), progress=progress)
     return to_frame(rows)

@@ -1,24 +1,31 @@
-"""The results store: a folder of Parquet files, one per finished run, appended atomically.
+"""The results store: a folder of Parquet files, one per finished run, appended atomically under a lock.
 
 The schema below is the contract; `SCHEMA_VERSION` changes whenever a column is added, removed or changes type.
+The rules rows obey are in storerules.py; checking and repairing a store is storecheck.py.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import os
+import sys
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .errors import StoreError
+from .errors import NewerSchemaError, StoreError, UnreadableFileError
 from .paths import store_dir
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 FILE_PREFIX = "results-"
 
 
@@ -33,8 +40,11 @@ SCHEMA: tuple[Column, ...] = (
     Column("schema_version", "Int64", "version of this schema"),
     Column("run_id", "string", "id shared by every row of one `benchsuite run`"),
     Column("created_at", "datetime64[ns, UTC]", "when the row was measured (UTC)"),
-    Column("status", "string", "ok, failed or skipped"),
-    Column("error", "string", "one-line reason for failed or skipped rows"),
+    Column("status", "string", "ok; failed (an exception, a wrong return type, a failed integrity check), timeout "
+           "(past the wall-time limit), crashed (the worker died: signal, abort, exit, memory limit) or skipped"),
+    Column("error", "string", "one-line reason for rows that are not ok"),
+    Column("traceback_file", "string", "for failed, timeout and crashed rows: the saved traceback (or the worker's "
+           "last output), relative to the store folder; empty otherwise"),
     Column("quick", "boolean", "measured with --quick (small eval subset, short timing); hidden by default"),
     Column("track", "string", "closed (calibration + the shared fine-tuning budget) or open (any budget)"),
     Column("task", "string", "task name"),
@@ -117,6 +127,12 @@ SCHEMA: tuple[Column, ...] = (
     Column("finetune_budget_seconds", "float64", "fine-tuning wall seconds the run allowed"),
     Column("finetune_stopped_by_time", "boolean", "fine-tuning was cut short by the wall-clock budget"),
     Column("calibration_samples", "Int64", "calibration samples the method used"),
+    Column("integrity", "string", "integrity checks this row passed, e.g. `passed: outputs, budget, artifact`, "
+           "or `failed: <reason>`; empty for rows that were not measured"),
+    Column("artifact_sha256", "string", "sha256 of the compressed model's serialized weights (the artifact "
+           "`benchsuite submit` saves and re-evaluates)"),
+    Column("time_limit_seconds", "float64", "wall-time limit of each phase of the run's worker process"),
+    Column("memory_limit_bytes", "Int64", "resident-memory limit of the run's worker process"),
     Column("cpu_model", "string", "CPU model name"),
     Column("cpu_cores", "Int64", "logical CPU cores of the machine"),
     Column("ram_bytes", "Int64", "physical memory of the machine"),
@@ -131,14 +147,33 @@ SCHEMA: tuple[Column, ...] = (
 )
 COLUMNS = tuple(c.name for c in SCHEMA)
 _DTYPES = {c.name: c.dtype for c in SCHEMA}
+#: every value `status` may take
+STATUSES = ("ok", "failed", "skipped", "timeout", "crashed")
+#: columns no row may leave missing or empty
+REQUIRED = ("run_id", "status", "task", "method", "backend")
+#: columns a measured (status ok) row must fill with a finite number
+MEASURED = ("score", "latency_p50_ms", "latency_b1_p50_ms")
+#: what a run's identity is made of: two rows with the same values measured the same thing (see run_key)
+RUN_KEY_COLUMNS = ("task", "task_version", "config", "method_version", "params", "backend", "backend_params",
+                   "hardware_fingerprint", "seed", "quick", "track", "finetune_budget_steps",
+                   "finetune_budget_seconds")
+#: columns without which a Parquet file is not a results file of any schema version
+_CORE = ("schema_version", "run_id", "status", "task", "method", "backend")
+LOCK_NAME = ".lock"
+TMP_PREFIX = ".tmp-"
+QUARANTINE = "quarantine"
+#: how long a writer waits for the store lock before giving up
+LOCK_TIMEOUT_S = 120.0
+FIX_HINT = "`benchsuite store check --fix` moves it into the store's quarantine folder"
 
 
 def empty_frame() -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in SCHEMA})
 
 
-def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows (dicts with exactly the schema's columns) as a typed DataFrame."""
+def to_frame(rows: Iterable[Mapping[str, Any]], validate: bool = True) -> pd.DataFrame:
+    """Rows (dicts with exactly the schema's columns) as a typed DataFrame; with `validate`, refused with a
+    StoreError naming the row, the column and the value when a row breaks the store's rules (storerules.py)."""
     rows = list(rows)
     for row in rows:
         extra, missing = set(row) - set(COLUMNS), set(COLUMNS) - set(row) - {"schema_version"}
@@ -146,16 +181,45 @@ def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             raise StoreError(f"row does not match schema v{SCHEMA_VERSION}: "
                              f"unexpected {sorted(extra)}, missing {sorted(missing)}")
     frame = pd.DataFrame([{**row, "schema_version": SCHEMA_VERSION} for row in rows], columns=list(COLUMNS))
-    for name, dtype in _DTYPES.items():
-        if dtype.startswith("datetime"):
+    try:
+        frame = frame.astype({k: v for k, v in _DTYPES.items() if not v.startswith("datetime")})
+        for name in (k for k, v in _DTYPES.items() if v.startswith("datetime")):
             frame[name] = pd.to_datetime(frame[name], utc=True)
-        else:
-            frame[name] = frame[name].astype(dtype)
+    except (ValueError, TypeError, OverflowError):
+        raise StoreError(_type_problem(frame)) from None
+    if validate:
+        from .storerules import validate as check
+
+        check(frame)
     return frame
 
 
+_KINDS = {"float64": "a number", "Int64": "an integer", "boolean": "true or false", "string": "text",
+          "object": "a list", "datetime64[ns, UTC]": "a timestamp"}
+
+
+def _type_problem(frame: pd.DataFrame) -> str:
+    """The first value of `frame` that does not convert to its column's dtype, as a one-line message."""
+    from .storerules import row_label
+
+    for name, dtype in _DTYPES.items():
+        for index, value in frame[name].items():
+            try:
+                if dtype.startswith("datetime"):
+                    pd.to_datetime(pd.Series([value]), utc=True)
+                else:
+                    pd.Series([value], dtype=object).astype(dtype)
+            except (ValueError, TypeError, OverflowError):
+                return f"row {row_label(frame.loc[index])}: {name} is {value!r}; it must be {_KINDS.get(dtype, dtype)}"
+    return "rows do not convert to the schema's types"
+
+
 class ResultStore:
-    """A folder of ``results-*.parquet`` files; appends never touch existing files."""
+    """A folder of ``results-*.parquet`` files; appends never touch existing files.
+
+    Every write happens under the store lock (``<store>/.lock``) through a ``.tmp-*`` file, fsync and an atomic
+    rename; reads skip (and name) files that are not results files, and refuse files of a newer schema.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = store_dir(path)
@@ -167,68 +231,375 @@ class ResultStore:
             raise StoreError(f"store {self.path} is not a folder; pass --store with a folder path")
         return sorted(self.path.glob(f"{FILE_PREFIX}*.parquet"))
 
-    def append(self, rows: Iterable[Mapping[str, Any]]) -> Path:
-        """Write `rows` as one new Parquet file: temporary file, fsync, then an atomic rename."""
-        frame = to_frame(rows)
+    def _create(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"store {self.path} is not a folder; pass --store with a folder path")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create store folder {self.path}: {exc.strerror}; pass a writable --store") from None
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        final = self.path / f"{FILE_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = self.path / f".tmp-{final.name}"
+            raise StoreError(f"cannot create store folder {self.path}: {exc.strerror}; "
+                             "pass a writable --store") from None
+
+    @contextmanager
+    def lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold the store's write lock (a lock file, ``<store>/.lock``, shared by every process on this machine).
+
+        Re-entrant in one thread: `append` inside a ``with store.lock():`` block does not deadlock. Raises
+        StoreError when another writer holds it for more than `timeout` seconds.
+        """
+        from filelock import FileLock, Timeout
+
+        self._create()
+        lock = FileLock(self.path / LOCK_NAME, is_singleton=True)
         try:
-            frame.to_parquet(tmp, index=False)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreError(f"store {self.path} is locked by another writer for more than {timeout:g} s "
+                             f"({self.path / LOCK_NAME}); wait for it to finish, then try again") from None
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write to store {self.path}: {exc.strerror}; pass a writable --store") from None
-        return final
+            raise StoreError(f"cannot lock store {self.path}: {exc.strerror}; pass a writable --store") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
-    def read(self, exclude: Collection[str] = ()) -> pd.DataFrame:
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> Path:
+        """Write `rows` as one new Parquet file, under the lock: temporary file, fsync, atomic rename, fsync of
+        the folder. Rows that break the store's rules are refused before anything is written."""
+        frame = to_frame(rows)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        with self.lock():
+            return write_file(frame, self.path / f"{FILE_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.parquet")
+
+    def read(self, exclude: Collection[str] = (), warn: Callable[[str], None] | None = None) -> pd.DataFrame:
         """Every row of every results file, in the schema's column order, without the `exclude` columns (the
-        leaderboard leaves out the per-call timing samples, by far the largest columns)."""
-        frames = []
-        for file in self.files():
-            try:
-                frame = pd.read_parquet(file, columns=_columns_but(file, exclude) if exclude else None)
-            except Exception as exc:
-                raise StoreError(f"cannot read results file {file}: {type(exc).__name__}; "
-                                 "move it out of the store folder") from None
-            versions = set(frame["schema_version"].dropna().astype(int)) if "schema_version" in frame else {0}
-            if max(versions, default=0) > SCHEMA_VERSION:
-                raise StoreError(f"{file} has schema_version {max(versions)}, this benchsuite reads up to "
-                                 f"{SCHEMA_VERSION}; upgrade benchsuite or use another --store")
-            if versions == {1}:
-                frame = _migrate_v3(_migrate_v2(_migrate_v1(frame)))
-            elif versions == {2}:
-                frame = _migrate_v3(_migrate_v2(frame))
-            elif versions == {3}:
-                frame = _migrate_v3(frame)
-            elif versions != {SCHEMA_VERSION}:
-                raise StoreError(f"{file} has schema_version {sorted(versions)}, which no benchsuite wrote; "
-                                 "move it out of the store folder")
-            frames.append(frame)
-        kept = [c for c in COLUMNS if c not in exclude]
-        if not frames:
-            return empty_frame()[kept]
-        out = pd.concat(frames, ignore_index=True)
-        return out.reindex(columns=kept).astype({k: v for k, v in _DTYPES.items()
-                                                 if k in kept and not v.startswith("datetime")})
+        leaderboard leaves out the per-call timing samples, by far the largest columns).
+
+        A file that is not a readable results file is skipped and named through `warn` (default: a
+        ``benchsuite: warning:`` line on stderr); a file of a newer schema raises NewerSchemaError.
+        """
+        found = read_files(self.files(), [c for c in COLUMNS if c not in exclude])
+        found.raise_newer()
+        for problem in found.unreadable:
+            (warn or print_warning)(f"skipped {problem}; {FIX_HINT}")
+        return found.frame
+
+    def done_keys(self, statuses: Collection[str] = ("ok", "skipped"),
+                  warn: Callable[[str], None] | None = None) -> set[str]:
+        """`run_key` of every stored row whose status is in `statuses`: the runs a resumed grid need not redo.
+        Reads only the key columns and the status; skips unreadable files like `read`."""
+        found = read_files(self.files(), [*RUN_KEY_COLUMNS, "status"])
+        found.raise_newer()
+        for problem in found.unreadable:
+            (warn or print_warning)(f"skipped {problem}; {FIX_HINT}")
+        frame = found.frame
+        return set(run_keys(frame[frame["status"].isin(list(statuses)).fillna(False).astype(bool)]))
 
 
-def _columns_but(file: Path, exclude: Collection[str]) -> list[str]:
+def print_warning(message: str) -> None:
+    print(f"benchsuite: warning: {message}", file=sys.stderr)
+
+
+def write_file(frame: pd.DataFrame, final: Path) -> Path:
+    """Write `frame` (typed, validated) to `final` through a ``.tmp-`` file in the same folder: written, flushed,
+    fsynced, renamed over `final`, then the folder fsynced. Call it under the store lock. On any failure the
+    temporary file is removed and `final` is untouched."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return [name for name in pq.read_schema(file).names if name not in exclude]
+    tmp = final.with_name(f"{TMP_PREFIX}{final.name}")
+    done = False
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               b"benchsuite_version": benchsuite_version().encode(),
+                                               b"schema_version": str(SCHEMA_VERSION).encode()})
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, write_page_checksum=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        done = True
+    except OSError as exc:
+        raise StoreError(f"cannot write to store {final.parent}: {exc.strerror}; pass a writable --store") from None
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise StoreError(f"cannot write results to {final.parent}: {type(exc).__name__}: "
+                         f"{_first_line(exc)}") from None
+    finally:
+        if not done:
+            tmp.unlink(missing_ok=True)
+    fsync_folder(final.parent)
+    return final
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@lru_cache(maxsize=1)
+def benchsuite_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("benchsuite")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first sentence of an exception's message (pyarrow's run on), at most 160 characters."""
+    text = str(exc).strip().splitlines()
+    return (text[0].split(". ")[0] if text else type(exc).__name__)[:160]
+
+
+@dataclass(frozen=True)
+class FilesRead:
+    """What `read_files` found: the rows of the readable files, and the files it could not use."""
+
+    #: the readable files' rows: current schema, the requested columns, typed
+    frame: pd.DataFrame
+    #: for each row of `frame`, the file it came from
+    source: tuple[Path, ...]
+    #: files that are corrupted, truncated, foreign or of a schema_version no benchsuite wrote
+    unreadable: tuple[UnreadableFileError, ...]
+    #: files of a newer schema than this benchsuite reads
+    newer: tuple[NewerSchemaError, ...]
+
+    def raise_newer(self) -> None:
+        if self.newer:
+            raise self.newer[0]
+
+
+def read_files(files: Sequence[Path], columns: Sequence[str] = COLUMNS) -> FilesRead:
+    """The rows of `files` (older schema versions migrated) with `columns`; files that cannot be used are
+    collected, not raised. Current-version files are concatenated as Arrow tables and converted once, so a
+    store of many one-row files reads fast."""
+    import pyarrow as pa
+
+    columns = list(columns)
+    frames: list[pd.DataFrame] = []
+    source: list[Path] = []
+    unreadable: list[UnreadableFileError] = []
+    newer: list[NewerSchemaError] = []
+    batch: list[tuple[Path, Any]] = []  # consecutive current-version files, as Arrow tables
+    for file in [*files, None]:  # None: the end, to convert the last batch
+        part = None
+        if file is not None:
+            try:
+                part = _read_one(file, columns)
+            except UnreadableFileError as exc:
+                unreadable.append(exc)
+            except NewerSchemaError as exc:
+                newer.append(exc)
+            if isinstance(part, pa.Table):
+                batch.append((file, part))
+                continue
+        if batch:
+            frame, files_of_rows = _to_pandas(batch, unreadable)
+            frames.append(frame)
+            source += files_of_rows
+            batch = []
+        if part is not None:
+            frames.append(part)
+            source += [file] * len(part)
+    frames = [f.reindex(columns=columns) for f in frames if len(f)]
+    if not frames:
+        return FilesRead(empty_frame()[columns], (), tuple(unreadable), tuple(newer))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    frame = frame.astype({k: v for k, v in _DTYPES.items() if k in columns and not v.startswith("datetime")})
+    return FilesRead(frame, tuple(source), tuple(unreadable), tuple(newer))
+
+
+def read_file(file: Path, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    """One results file as a frame of the current schema (older versions migrated) with `columns`.
+
+    Raises UnreadableFileError for a file that is not Parquet, is truncated or corrupted, lacks the results
+    columns or has a schema_version no benchsuite wrote; NewerSchemaError for a file of a newer schema.
+    """
+    found = read_files([file], columns)
+    found.raise_newer()
+    if found.unreadable:
+        raise found.unreadable[0]
+    return found.frame
+
+
+def _to_pandas(batch: list[tuple[Path, Any]], unreadable: list[UnreadableFileError]) -> tuple[pd.DataFrame, list[Path]]:
+    """One frame of the batch's Arrow tables and the file of each row. Converted together when they can be; when
+    that fails, one by one, and the files that fail alone join `unreadable`."""
+    import pyarrow as pa
+
+    try:
+        tables = [table for _, table in batch]
+        frame = (pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]).to_pandas()
+        return frame, [file for file, table in batch for _ in range(table.num_rows)]
+    except Exception:  # a file whose data or pandas metadata is damaged; find which
+        pass
+    frames, files = [], []
+    for file, table in batch:
+        try:
+            frames.append(table.to_pandas())
+        except Exception as exc:
+            unreadable.append(UnreadableFileError(file, f"not a readable Parquet file ({type(exc).__name__}: "
+                                                        f"{_first_line(exc)})"))
+            continue
+        files += [file] * table.num_rows
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), files
+
+
+def _arrow_fits(dtype: str, kind: Any) -> bool:
+    """Whether a column of Arrow type `kind` reads as pandas `dtype` (null: a column empty in every row)."""
+    import pyarrow.types as t
+
+    if t.is_null(kind):
+        return True
+    if dtype == "float64":
+        return t.is_floating(kind) or t.is_integer(kind)
+    if dtype == "Int64":
+        return t.is_integer(kind)
+    if dtype == "boolean":
+        return t.is_boolean(kind)
+    if dtype == "string":
+        return t.is_string(kind) or t.is_large_string(kind) or getattr(t, "is_string_view", lambda _: False)(kind)
+    if dtype.startswith("datetime"):
+        return t.is_timestamp(kind)
+    return t.is_list(kind) or t.is_large_list(kind)  # the per-call latency samples
+
+
+def _read_one(file: Path, columns: list[str]) -> Any:
+    """A current-version file's requested columns as an Arrow table; an older file migrated, as a frame."""
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(file, page_checksum_verification=True) as parquet:
+            schema = parquet.schema_arrow
+            names = set(schema.names)
+            meta = schema.metadata or {}
+            missing = [c for c in _CORE if c not in names]
+            if missing:
+                raise UnreadableFileError(file, f"not a benchsuite results file (no {', '.join(missing)} column)")
+            present = [c for c in columns if c in names]
+            threads = parquet.metadata.num_rows > 10_000  # threads cost more than they save on small files
+            table = parquet.read(columns=present + ["schema_version"] * ("schema_version" not in present),
+                                 use_threads=threads)
+            versions = {int(v) for v in table.column("schema_version").drop_null().to_pylist()}
+            declared = meta.get(b"schema_version")
+            if declared is not None and declared.isdigit():
+                versions.add(int(declared))
+            version = max(versions, default=0)
+            if version > SCHEMA_VERSION:
+                raise NewerSchemaError(file, _newer_reason(version, meta, parquet))
+            if len(versions) != 1 or version < 1:
+                shown = ", ".join(map(str, sorted(versions))) or "empty"
+                raise UnreadableFileError(file, f"schema_version {shown}, which no benchsuite wrote")
+            if version < SCHEMA_VERSION:
+                frame = parquet.read(use_threads=threads).to_pandas()
+            else:
+                wrong = [f"{c} is {schema.field(c).type}, not {_DTYPES[c]}" for c in schema.names
+                         if c in _DTYPES and not _arrow_fits(_DTYPES[c], schema.field(c).type)]
+                if wrong:
+                    raise UnreadableFileError(file, f"not a benchsuite results file ({wrong[0]})")
+                return table.select(present)
+    except (UnreadableFileError, NewerSchemaError):
+        raise
+    except Exception as exc:  # pyarrow's errors for corrupted, truncated or foreign bytes vary by cause
+        raise UnreadableFileError(file, f"not a readable Parquet file ({type(exc).__name__}: {_first_line(exc)})") \
+            from None
+    try:
+        for migrate in _MIGRATIONS[version - 1:]:
+            frame = migrate(frame)
+        frame = frame.reindex(columns=columns).astype({k: v for k, v in _DTYPES.items()
+                                                       if k in columns and not v.startswith("datetime")})
+    except Exception as exc:
+        raise UnreadableFileError(file, f"cannot migrate schema_version {version} to {SCHEMA_VERSION} "
+                                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+    return frame.reindex(columns=columns)
+
+
+def _newer_reason(version: int, meta: Mapping[bytes, bytes], parquet: Any) -> str:
+    writer = meta.get(b"benchsuite_version", b"").decode(errors="replace")
+    if not writer and "benchsuite_version" in parquet.schema_arrow.names:
+        values = parquet.read(columns=["benchsuite_version"]).column(0).drop_null().to_pylist()
+        writer = str(values[0]) if values else ""
+    by = f"benchsuite {writer}" if writer else "a newer benchsuite"
+    return (f"schema_version {version}, written by {by}; this benchsuite {benchsuite_version()} reads "
+            f"schema_version {SCHEMA_VERSION} and older: upgrade benchsuite (pip install -U benchsuite) or use "
+            "another --store")
+
+
+def run_key(row: Mapping[str, Any]) -> str:
+    """A short stable hash of what a run measured (RUN_KEY_COLUMNS): a row built in Python and the same row read
+    back from the store give the same key. Missing values (None, NaN, pd.NA) are one value; numbers compare by
+    value (numpy or Python, 900 or 900.0); the JSON of params and backend_params by content."""
+    return _hash([_key_text(name, row.get(name)) for name in RUN_KEY_COLUMNS])
+
+
+def run_keys(frame: pd.DataFrame) -> list[str]:
+    """`run_key` of every row of `frame`, in order (columns it lacks count as missing); fast on large frames."""
+    if not len(frame):
+        return []
+    cache: dict[tuple[str, Any], str] = {}
+
+    def column(name: str) -> list[str]:
+        if name not in frame:
+            return [_key_text(name, None)] * len(frame)
+        out = []
+        for value in frame[name].astype(object).tolist():
+            try:
+                out.append(cache[name, value])
+            except KeyError:
+                cache[name, value] = text = _key_text(name, value)
+                out.append(text)
+            except TypeError:  # an unhashable value
+                out.append(_key_text(name, value))
+        return out
+
+    return [_hash(texts) for texts in zip(*(column(name) for name in RUN_KEY_COLUMNS))]
+
+
+def _key_text(name: str, value: Any) -> str:
+    """`value` normalized, as JSON: null for every kind of missing, an integer for an integral number, the
+    canonical JSON of a params text."""
+    import numpy as np
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return "null" if math.isnan(value) else str(int(value)) if value.is_integer() else repr(value)
+    text = str(value)
+    if name in ("params", "backend_params"):
+        try:
+            text = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+        except ValueError:
+            pass
+    return json.dumps(text)
+
+
+def _hash(texts: Sequence[str]) -> str:
+    return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
+
+
+def load_results(store: str | Path | None = None) -> pd.DataFrame:
+    """Every result in `store` (default: ``$BENCHSUITE_STORE`` or the user data folder) as a DataFrame."""
+    return ResultStore(store).read()
 
 
 def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:
     """Schema 1 -> 2: adds config, track, the seconds budget and model-reported metrics."""
-    import json
-
     from .params import format_spec
 
     return frame.assign(
@@ -237,11 +608,6 @@ def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:
         track="open", finetune_budget_seconds=float("nan"), finetune_stopped_by_time=pd.NA,
         mean_exit_depth=float("nan"), model_metrics="",
     )
-
-
-def load_results(store: str | Path | None = None) -> pd.DataFrame:
-    """Every result in `store` (default: ``$BENCHSUITE_STORE`` or the user data folder) as a DataFrame."""
-    return ResultStore(store).read()
 
 
 def _migrate_v2(frame: pd.DataFrame) -> pd.DataFrame:
@@ -260,4 +626,14 @@ def _migrate_v3(frame: pd.DataFrame) -> pd.DataFrame:
     """Schema 3 -> 4: adds the tasks' secondary metrics (`extra_scores`), which v3 did not record, and the
     allocator setting (v3 timed with the C library's defaults)."""
     allocator = frame["status"].map(lambda s: "system (before schema 4)" if s == "ok" else None)
-    return frame.assign(schema_version=SCHEMA_VERSION, extra_scores="", allocator=allocator)
+    return frame.assign(schema_version=4, extra_scores="", allocator=allocator)
+
+
+def _migrate_v4(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 4 -> 5: adds the fault-isolation and integrity columns; v4 ran in-process, unchecked, unlimited."""
+    return frame.assign(schema_version=SCHEMA_VERSION, traceback_file="", integrity="", artifact_sha256="",
+                        time_limit_seconds=float("nan"), memory_limit_bytes=pd.NA)
+
+
+#: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
+_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)

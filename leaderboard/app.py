@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from benchsuite.errors import BenchsuiteError
+from benchsuite.plugins import PluginLists
 from benchsuite.store import ResultStore
 from benchsuite_leaderboard import charts, constraints, data, pareto, runs
 from benchsuite_leaderboard.markup import plain
@@ -36,20 +37,25 @@ def _signature(store: ResultStore) -> tuple:
     return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in store.files())
 
 
-# cache_resource, not cache_data: the frames are shared read-only instead of being copied on every rerun
+# cache_resource, not cache_data: the frames are shared read-only instead of being copied on every rerun.
+# `lists` (the plugin allow/block lists, read from the environment) is part of every key.
 @st.cache_resource(show_spinner="Reading the results store…", max_entries=2)
-def _load(path: str, signature: tuple) -> pd.DataFrame:
-    return data.prepare(ResultStore(path).read(exclude=data.UNUSED_COLUMNS))
+def _load(path: str, signature: tuple, lists: tuple) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """The rows the plugin lists let through, prepared, the caption on the rows they hid, and one warning per
+    results file that could not be read (skipped)."""
+    skipped: list[str] = []
+    frame = ResultStore(path).read(exclude=data.UNUSED_COLUMNS, warn=skipped.append)
+    return (*data.visible(data.prepare(frame), PluginLists(*lists)), tuple(skipped))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _select(path: str, signature: tuple, filters: tuple) -> pd.DataFrame:
-    return data.select(_load(path, signature), data.Filters(*filters))
+def _select(path: str, signature: tuple, lists: tuple, filters: tuple) -> pd.DataFrame:
+    return data.select(_load(path, signature, lists)[0], data.Filters(*filters))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _exports(path: str, signature: tuple, filters: tuple) -> tuple[bytes, bytes]:
-    full = data.table(_select(path, signature, filters), limit=None)
+def _exports(path: str, signature: tuple, lists: tuple, filters: tuple) -> tuple[bytes, bytes]:
+    full = data.table(_select(path, signature, lists, filters), limit=None)
     return data.export_csv(full), data.export_parquet(full)
 
 
@@ -59,16 +65,23 @@ st.caption("Accuracy and realized speed, size and memory of each compressed mode
            "same machine; speedups are against the baseline measured in the same run on the same backend.")
 
 store = ResultStore(_store_arg())
+lists = astuple(PluginLists.from_environ())
 try:
     signature = _signature(store)
-    results = _load(str(store.path), signature)
+    results, hidden_note, unreadable = _load(str(store.path), signature, lists)
 except (BenchsuiteError, OSError) as exc:
-    st.error(f"Cannot read the results store: {exc}")
+    st.error(plain(f"Cannot read the results store: {exc}"))
     st.stop()
 
+for message in unreadable:
+    st.warning(plain(message))
+
+if hidden_note:
+    st.caption(plain(hidden_note))
 if results.empty:
-    st.info(f"No results in {store.path} yet. Run `benchsuite run` (or `benchsuite run --quick` for a smoke "
-            "test), then reload this page.")
+    if not hidden_note:
+        st.info(f"No results in {plain(store.path)} yet. Run `benchsuite run` (or `benchsuite run --quick` for a "
+                "smoke test), then reload this page.")
     st.stop()
 
 with st.sidebar:
@@ -87,12 +100,12 @@ with st.sidebar:
     tracks = st.multiselect("Track", options["tracks"], key="tracks", placeholder="both tracks",
                             help="closed: calibration + the shared fine-tuning budget; open: any budget")
     include_quick = st.checkbox("show --quick runs", value=False, key="quick")
-    st.caption(f"store: {Path(store.path)} · {len(results):,} rows")
+    st.caption(f"store: {plain(Path(store.path))} · {len(results):,} rows")
 
 filters = data.Filters(task, version, tuple(hardware), tuple(backends), tuple(families), tuple(tracks),
                        include_quick)
-all_statuses = replace(filters, statuses=("ok", "failed", "skipped"))
-selected = _select(str(store.path), signature, astuple(filters))
+all_statuses = replace(filters, statuses=("ok", "failed", "timeout", "crashed", "skipped"))
+selected = _select(str(store.path), signature, lists, astuple(filters))
 st.subheader(plain(task), anchor=False)
 st.caption(plain(data.task_caption(results[results["task_version"] == version], task)))
 
@@ -117,11 +130,12 @@ if page == "Leaderboard":
     st.dataframe(shown, hide_index=True, width="stretch", column_config=column_config, key="table")
     left, right = st.columns(2)
     # callables: the files are made when a button is clicked, not on every rerun
-    left.download_button("Download CSV", lambda: _exports(str(store.path), signature, astuple(filters))[0],
-                         file_name=f"{task}.csv", mime="text/csv", key="csv", on_click="ignore")
-    right.download_button("Download Parquet", lambda: _exports(str(store.path), signature, astuple(filters))[1],
-                          file_name=f"{task}.parquet", mime="application/vnd.apache.parquet", key="parquet",
-                          on_click="ignore")
+    left.download_button("Download CSV", lambda: _exports(str(store.path), signature, lists, astuple(filters))[0],
+                         file_name=data.file_name(task, "csv"), mime="text/csv", key="csv", on_click="ignore")
+    right.download_button("Download Parquet",
+                          lambda: _exports(str(store.path), signature, lists, astuple(filters))[1],
+                          file_name=data.file_name(task, "parquet"), mime="application/vnd.apache.parquet",
+                          key="parquet", on_click="ignore")
 
 elif page == "Trade-offs":
     higher = data.higher_is_better(selected)
@@ -168,7 +182,7 @@ elif page == "Constraint explorer":
                          width="stretch", key="all_fitting")
 
 else:
-    pool = _select(str(store.path), signature, astuple(all_statuses))
+    pool = _select(str(store.path), signature, lists, astuple(all_statuses))
     pool = pool.sort_values("created_at", ascending=False, kind="stable").head(MAX_PICKER_RUNS)
     pool = pool.assign(row_key=data.row_keys(pool))
     keys = {runs.label(row): row["row_key"] for row in pool.to_dict("records")}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from benchsuite.plugins import PluginLists
+from benchsuite.report import hidden_rows_note, hide_excluded_plugins
 
 from .pareto import pareto_rank
 
@@ -78,6 +82,15 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     )
     return out.assign(hardware=hardware_label(out),
                       config_key=pd.util.hash_pandas_object(out[CONFIG_KEY].astype("string"), index=False))
+
+
+def visible(frame: pd.DataFrame, lists: PluginLists) -> tuple[pd.DataFrame, str]:
+    """The rows the allow/block lists let the leaderboard show (by `method_plugin`, as `benchsuite results` does),
+    and a caption saying how many were hidden and why ('' when none were). Hidden plugins are not named: a
+    blocked plugin disappears, its name included."""
+    kept, hidden = hide_excluded_plugins(frame, lists)
+    note = hidden_rows_note(hidden)
+    return kept, (f"{note} (the leaderboard follows the plugin allow and block lists)" if note else "")
 
 
 def hardware_label(frame: pd.DataFrame) -> pd.Series:
@@ -215,6 +228,11 @@ def task_caption(frame: pd.DataFrame, task: str) -> str:
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame["status"].value_counts().items()}
+
+
+def file_name(task: str, extension: str) -> str:
+    """A download's file name: the task name with anything but letters, digits, '.', '-' and '_' replaced."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", task).lstrip(".") + f".{extension}"
 
 
 def export_csv(table_frame: pd.DataFrame) -> bytes:

@@ -15,7 +15,8 @@ from benchsuite.runner import CLOSED_BUDGET_SECONDS, CLOSED_BUDGET_STEPS
 #: the detail view's sections: heading -> store columns
 DETAIL_SECTIONS = {
     "Result": ["status", "error", "task", "task_version", "metric", "higher_is_better", "score", "score_ci_low",
-               "score_ci_high", "extra_scores", "baseline_score", "score_delta", "eval_samples"],
+               "score_ci_high", "extra_scores", "baseline_score", "score_delta", "eval_samples", "integrity",
+               "artifact_sha256", "traceback_file"],
     "Speed": ["batch_size", "latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_p90_ms",
               "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_samples", "latency_warmup_calls",
               "latency_steady", "throughput_sps", "latency_b1_p50_ms", "latency_b1_p50_ci_low_ms",
@@ -30,7 +31,7 @@ DETAIL_SECTIONS = {
                         "finetune_steps", "finetune_budget_steps", "finetune_budget_seconds",
                         "finetune_stopped_by_time", "calibration_samples"],
     "Provenance": ["run_id", "created_at", "backend", "backend_params", "device", "threads", "allocator",
-                   "cpu_model", "cpu_cores", "ram_bytes", "os", "gpu", "hardware_fingerprint", "python_version",
+                   "time_limit_seconds", "memory_limit_bytes", "cpu_model", "cpu_cores", "ram_bytes", "os", "gpu", "hardware_fingerprint", "python_version",
                    "torch_version", "transformers_version", "benchsuite_version", "schema_version"],
 }
 
@@ -76,7 +77,10 @@ def reproduce_command(row: Mapping[str, Any]) -> str:
     command = shlex.join(words)
     dist = row.get("method_dist")
     if isinstance(dist, str) and dist and dist != "benchsuite":  # built-ins ship with benchsuite itself
-        command += f"  # with {dist} {row.get('method_dist_version') or ''} installed".rstrip()
+        # one line, no control characters: a newline in a stored name would end the comment, and what followed
+        # it would run in the shell the command is pasted into
+        note = " ".join(f"{dist} {row.get('method_dist_version') or ''}".split())
+        command += "  # with " + "".join(c if c.isprintable() else "?" for c in note) + " installed"
     return command
 
 

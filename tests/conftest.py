@@ -74,8 +74,8 @@ def make_row(**overrides):
     base = {c: None for c in COLUMNS if c != "schema_version"}
     base.update(run_id="r1", created_at=datetime.now(timezone.utc), status="ok", error="", quick=False,
                 task="t", task_version="1", method="baseline", params="{}", backend="torch-cpu", score=0.9,
-                latency_p50_ms=1.5, model_size_bytes=1000, params_total=10, params_nonzero=5, threads=2,
-                higher_is_better=True)
+                latency_p50_ms=1.5, latency_b1_p50_ms=0.5, model_size_bytes=1000, params_total=10, params_nonzero=5,
+                threads=2, higher_is_better=True)
     base.update(overrides)
     if "config" not in overrides:
         import json

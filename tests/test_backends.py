@@ -7,7 +7,7 @@ from torch import nn
 from benchsuite import BenchsuiteError
 from benchsuite.runner import RunOptions, build_grid, run_grid
 
-QUICK = RunOptions(quick=True)
+QUICK = RunOptions(quick=True, isolate="none")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (CI has none)")
 
 

@@ -40,12 +40,23 @@ def one_line_error(proc, code=2):
     (["--seeds", "1,1"], "--seeds takes distinct integers >= 0"),
     (["--seed", "1", "--seeds", "0,1"], "not allowed with argument"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--time-limit", "0"], "--time-limit got 0; give the seconds a phase may take"),
+    (["--time-limit", "soon"], "argument --time-limit: invalid float value: 'soon'"),
+    (["--memory-limit", "lots"], "--memory-limit got 'lots'; give a size like 8GiB"),
+    (["--memory-limit", "0GiB"], "--memory-limit got '0GiB'; give a size like 8GiB"),
+    (["--memory-limit", "8 parsecs"], "--memory-limit got '8 parsecs'"),
+    (["--isolate", "container"], "argument --isolate: invalid choice: 'container'"),
 ])
-def test_bad_run_input_is_one_line_nonzero_and_stores_nothing(args, fragment, tmp_path, env):
+def test_bad_run_input_is_one_line_nonzero_and_leaves_the_store_intact(args, fragment, tmp_path, env):
+    from benchsuite.store import ResultStore
+    from conftest import make_row
+
     store = tmp_path / "store"
+    ResultStore(store).append([make_row()])
+    before = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
     line = one_line_error(cli("run", "--store", str(store), *args, env=env))
     assert fragment in line
-    assert not store.exists()
+    assert {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()} == before
 
 
 def test_quick_run_end_to_end_then_results_in_every_format(tmp_path, env):

@@ -50,7 +50,8 @@ def test_every_column_is_documented(column):
     assert f"| `{column}` |" in README
 
 
-@pytest.mark.parametrize("command", ["run", "results", "compare", "validate", "plugins", "leaderboard", "tasks"])
+@pytest.mark.parametrize("command", ["run", "results", "compare", "validate", "plugins", "leaderboard", "tasks",
+                                     "new-plugin", "submit", "store import", "store check"])
 def test_every_command_is_documented(command):
     assert f"benchsuite {command}" in README
 
@@ -76,3 +77,10 @@ def test_every_builtin_method_and_backend_parameter_is_documented():
     for entry in plugins.backends:
         for param in entry.obj.parameters:
             assert f"`{param.name}`" in table, (entry.name, param.name)
+
+
+def test_relative_links_in_the_readme_point_at_files():
+    targets = {t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", README)
+               if not t.startswith(("http://", "https://", "#"))}
+    assert "docs/security.md" in targets
+    assert [t for t in sorted(targets) if not (REPO / t).is_file()] == []

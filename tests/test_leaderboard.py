@@ -282,6 +282,38 @@ def test_compare_marks_differences_beyond_the_intervals():
     assert table.filter(like="1: baseline").iloc[0, 0] == "0.99 [0.98, 0.995]"
 
 
+def plugin_rows():
+    return [row(method="baseline", method_plugin="builtin.methods.baseline", score=0.99, latency_p50_ms=4.0),
+            row(method="nice", method_plugin="nice_methods", score=0.98, latency_p50_ms=3.0),
+            row(method="evil", method_plugin="evil_methods", score=1.0, latency_p50_ms=0.1),
+            row(method="evil > dynamic-int8", method_plugin="evil_methods > builtin.methods.dynamic-int8", score=1.0,
+                latency_p50_ms=0.2),
+            row(method="old", method_plugin=None, score=0.5, latency_p50_ms=9.0)]
+
+
+@pytest.mark.parametrize("allow, block, shown, caption", [
+    (None, None, ["baseline", "nice", "evil", "evil > dynamic-int8", "old"], ""),
+    (None, ("evil_*",), ["baseline", "nice", "old"],
+     "2 rows hidden: 2 from plugins blocked by BENCHSUITE_PLUGINS_BLOCK"),
+    (("nice_*",), None, ["baseline", "nice"],
+     "3 rows hidden: 3 from third-party plugins not in BENCHSUITE_PLUGINS_ALLOW"),
+    (("nice_*",), ("builtin.methods.baseline",), ["nice"],
+     "4 rows hidden: 1 from plugins blocked by BENCHSUITE_PLUGINS_BLOCK, 3 from third-party plugins not in "
+     "BENCHSUITE_PLUGINS_ALLOW"),
+])
+def test_rows_of_blocked_and_not_allowed_plugins_are_hidden_with_a_caption(allow, block, shown, caption):
+    from benchsuite.plugins import PluginLists
+
+    kept, note = data.visible(data.prepare(to_frame(plugin_rows())), PluginLists(allow, block))
+    assert kept["method"].tolist() == shown
+    assert note == (f"{caption} (the leaderboard follows the plugin allow and block lists)" if caption else "")
+
+
+def test_download_file_names_keep_only_safe_characters():
+    assert data.file_name("mnist-cnn", "csv") == "mnist-cnn.csv"
+    assert data.file_name("../x/<b>", "parquet") == "_x__b_.parquet"
+
+
 def test_markdown_special_characters_are_escaped():
     assert plain(HOSTILE) == r"\<img src=x onerror=alert\(1\)\>"
     assert plain("[x](http://e)") == r"\[x\]\(http\://e\)"
@@ -410,11 +442,36 @@ def test_empty_missing_failed_only_and_unreadable_stores_explain_themselves(tmp_
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results-bad.parquet").write_bytes(b"not parquet")
     at = run_app(tmp_path / "bad", monkeypatch)
+    assert not at.exception and "results-bad.parquet" in at.warning[0].value  # skipped, named
+    assert "store check --fix" in at.warning[0].value and "No results in" in at.info[0].value
+    ResultStore(tmp_path / "newer").append([row()])
+    newer = next((tmp_path / "newer").glob("results-*.parquet"))
+    frame = pd.read_parquet(newer).assign(schema_version=99)
+    frame.to_parquet(tmp_path / "newer" / "results-newer.parquet", index=False)
+    at = run_app(tmp_path / "newer", monkeypatch)
     assert not at.exception and "Cannot read the results store" in at.error[0].value
+    assert "schema_version 99" in at.error[0].value and "upgrade benchsuite" in at.error[0].value
 
 
 def test_every_display_format_names_a_table_column():
     assert set(data.FORMATS) <= set(data.TABLE_COLUMNS.values())
+
+
+def test_the_app_hides_rows_the_plugin_lists_exclude_and_says_so(tmp_path, monkeypatch):
+    ResultStore(tmp_path).append(plugin_rows())
+    monkeypatch.setenv("BENCHSUITE_PLUGINS_BLOCK", "evil_*")
+    at = run_app(tmp_path, monkeypatch)
+    assert not at.exception
+    assert sorted(at.dataframe[0].value["method"]) == ["baseline", "nice", "old"]
+    assert any(c.value.startswith(plain("2 rows hidden: 2 from plugins blocked by BENCHSUITE_PLUGINS_BLOCK"))
+               for c in at.caption)
+    page(at, "Run detail")
+    assert not any(o.startswith("evil") for o in at.selectbox(key="detail_run").options)
+    monkeypatch.setenv("BENCHSUITE_PLUGINS_ALLOW", "nobody")
+    monkeypatch.setenv("BENCHSUITE_PLUGINS_BLOCK", "builtin.*")
+    at = run_app(tmp_path, monkeypatch)  # everything hidden: the caption says why, and the page stops there
+    assert not at.exception and not at.dataframe and not at.info
+    assert any("5 rows hidden" in c.value for c in at.caption)
 
 
 def test_the_cached_store_is_reread_when_a_results_file_is_added(tmp_path, monkeypatch):

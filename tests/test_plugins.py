@@ -42,6 +42,25 @@ def test_allow_list_admits_only_named_third_party_plugins():
     assert "baseline" in plugins.methods.names()  # built-ins are not subject to the allow list
 
 
+def test_plugin_lists_decide_for_names_and_for_stored_rows():
+    from benchsuite.plugins import PluginLists
+
+    lists = PluginLists.from_environ({"BENCHSUITE_PLUGINS_ALLOW": " nice_*, other ",
+                                      "BENCHSUITE_PLUGINS_BLOCK": "builtin.methods.dynamic-*"})
+    assert lists == PluginLists(("nice_*", "other"), ("builtin.methods.dynamic-*",))
+    assert lists.exclusion("nice_one", builtin=False) is None
+    assert lists.exclusion("evil", builtin=False) == "not allowed"
+    assert lists.exclusion("builtin.methods.baseline", builtin=True) is None
+    assert lists.exclusion("builtin.methods.dynamic-int8", builtin=True) == "blocked"
+    assert lists.row_exclusion("builtin.methods.baseline") is None  # built-in by its reserved prefix
+    assert lists.row_exclusion("nice_one > builtin.methods.baseline") is None
+    assert lists.row_exclusion("nice_one > evil") == "not allowed"  # any step of a pipeline
+    assert lists.row_exclusion("evil > builtin.methods.dynamic-int8") == "blocked"  # blocked before not allowed
+    assert lists.row_exclusion(None) == "not allowed"  # no plugin recorded: not shown under an allow list
+    assert PluginLists().row_exclusion(None) is None
+    assert PluginLists.from_environ({"BENCHSUITE_PLUGINS_ALLOW": " , "}).allow == ()  # set, naming no one
+
+
 def test_broken_plugins_are_reported_by_name_and_skipped():
     warnings = []
     plugins = load_plugins(BROKEN, warn=warnings.append)

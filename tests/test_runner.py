@@ -7,7 +7,7 @@ from benchsuite.errors import ParamError, UnknownNameError, UsageError
 from benchsuite.runner import RunOptions, build_grid, run_grid
 from benchsuite.store import ResultStore, load_results
 
-QUICK = RunOptions(quick=True)
+QUICK = RunOptions(quick=True, isolate="none")
 
 
 def test_grid_puts_baseline_first_and_dedupes(toy_plugins):
@@ -72,7 +72,7 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
 def test_failures_and_unsupported_methods_become_rows_and_the_grid_goes_on(toy_plugins, toy_cache):
     grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-explodes", "toy-nlp-only", "toy-wrong-type", "toy-halve",
                                                     "toy-greedy:steps=900"])
-    rows = {r["method"]: r for r in run_grid(toy_plugins, grid, RunOptions(track="open", finetune_budget_steps=50,
+    rows = {r["method"]: r for r in run_grid(toy_plugins, grid, RunOptions(isolate="none", track="open", finetune_budget_steps=50,
                                                                           timing=QUICK.timing_policy), progress=False)}
     assert rows["toy-explodes"]["status"] == "failed"
     assert rows["toy-explodes"]["error"] == "compression failed: RuntimeError: boom from toy-explodes"
@@ -85,7 +85,7 @@ def test_failures_and_unsupported_methods_become_rows_and_the_grid_goes_on(toy_p
 
 def test_compression_cost_is_counted_by_the_core(toy_plugins, toy_cache):
     grid = build_grid(toy_plugins, ["toy-blobs"], ["magnitude-pruning:sparsity=0.5,finetune_steps=7", "toy-greedy:steps=3"])
-    rows = run_grid(toy_plugins, grid, RunOptions(timing=QUICK.timing_policy), progress=False)
+    rows = run_grid(toy_plugins, grid, RunOptions(isolate="none", timing=QUICK.timing_policy), progress=False)
     pruned, greedy = rows[1], rows[2]
     assert pruned["finetune_steps"] == 7 and pruned["compress_seconds"] > 0
     assert greedy["finetune_steps"] == 3 and greedy["finetune_budget_steps"] == 500
@@ -128,7 +128,7 @@ def test_pipelines_apply_steps_in_order_and_record_each_step(toy_plugins, toy_ca
     grid = build_grid(toy_plugins, ["toy-blobs"], ["magnitude-pruning:sparsity=0.5,finetune_steps=3 > dynamic-int8"])
     spec = grid.methods[1].spec
     assert spec.startswith("magnitude-pruning:sparsity=0.5,") and spec.endswith(",finetune_steps=3,lr=0.0,prune_output=false > dynamic-int8")
-    row = run_grid(toy_plugins, grid, RunOptions(timing=QUICK.timing_policy), progress=False)[1]
+    row = run_grid(toy_plugins, grid, RunOptions(isolate="none", timing=QUICK.timing_policy), progress=False)[1]
     assert row["status"] == "ok"
     assert row["method"] == "magnitude-pruning > dynamic-int8"
     assert row["method_family"] == "pruning > quantization"
@@ -149,7 +149,7 @@ def test_suite_full_adds_each_methods_sweep(toy_plugins):
 
 
 def test_wall_clock_budget_stops_finetuning_and_is_recorded(toy_plugins, toy_cache):
-    options = RunOptions(track="open", finetune_budget_seconds=0.3, timing=QUICK.timing_policy)
+    options = RunOptions(isolate="none", track="open", finetune_budget_seconds=0.3, timing=QUICK.timing_policy)
     row = run_grid(toy_plugins, build_grid(toy_plugins, ["toy-blobs"], ["toy-slow:steps=100"]), options,
                    progress=False)[1]
     assert row["status"] == "ok" and row["finetune_stopped_by_time"] is True
@@ -230,7 +230,7 @@ def test_a_method_declaring_an_unknown_kernel_is_refused_at_registration():
 
 def test_seeds_repeat_only_methods_with_randomness(toy_plugins, toy_cache):
     grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-halve", "dynamic-int8"])
-    options = RunOptions(quick=True, seeds=(3, 4, 5))
+    options = RunOptions(quick=True, isolate="none", seeds=(3, 4, 5))
     rows = run_grid(toy_plugins, grid, options, progress=False)
     assert [(r["method"], r["seed"]) for r in rows] == [
         ("baseline", 3), ("toy-halve", 3), ("toy-halve", 4), ("toy-halve", 5), ("dynamic-int8", 3)]

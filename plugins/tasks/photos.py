@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from benchsuite.errors import DataError
+from benchsuite.reference import packaged_file
 
 #: photos whose views are evaluated (12 x 60 = 720 views)
 EVAL_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "grass", "moon",
@@ -26,6 +27,31 @@ TRAIN_PHOTOS = ("motorcycle_right", "retina", "immunohistochemistry", "gravel", 
 VIEW_GRID = ((1.0, 1), (0.8, 2), (0.6, 3), (0.4, 4))
 RESIZE, CROP = 256, 224
 INSTALL_HINT = "pip install scikit-image"
+#: each photo's file in the scikit-image wheel and its sha256 (the digests of skimage's own data registry),
+#: checked before the photo is read
+PHOTO_FILES = {
+    "astronaut": ("astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"),
+    "chelsea": ("chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb"),
+    "coffee": ("coffee.png", "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7"),
+    "rocket": ("rocket.jpg", "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c"),
+    "camera": ("camera.png", "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a"),
+    "coins": ("coins.png", "f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba"),
+    "grass": ("grass.png", "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89"),
+    "moon": ("moon.png", "78739619d11f7eb9c165bb5d2efd4772cee557812ec847532dbb1d92ef71f577"),
+    "hubble_deep_field": ("hubble_deep_field.jpg", "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4"),
+    "motorcycle_left": ("motorcycle_left.png", "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179"),
+    "brick": ("brick.png", "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf"),
+    "page": ("page.png", "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3"),
+    "motorcycle_right": ("motorcycle_right.png", "5fc913ae870e42a4b662314bc904d1786bcad8e2f0b9b67dba5a229406357797"),
+    "retina": ("retina.jpg", "38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6"),
+    "immunohistochemistry": ("ihc.png", "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef"),
+    "gravel": ("gravel.png", "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12"),
+    "clock": ("clock_motion.png", "f029226b28b642e80113d86622e9b215ee067a0966feaf5e60604a1e05733955"),
+    "text": ("text.png", "bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1"),
+    "cell": ("cell.png", "8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515"),
+    "horse": ("horse.png", "c7fb60789fe394c485f842291ea3b21e50d140f39d6dcb5fb9917cc178225455"),
+    "logo": ("logo.png", "f2c57fe8af089f08b5ba523d95573c26e62904ac5967f4c8851b27d033690168"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,15 +74,25 @@ class Normalization:
 IMAGENET_NORMALIZATION = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
+def photo_file(name: str) -> str:
+    """The photo's file inside the scikit-image wheel, checked by sha256."""
+    filename, sha256 = PHOTO_FILES[name]
+    return str(packaged_file("scikit-image", f"skimage/data/{filename}", sha256, INSTALL_HINT,
+                             f"the ImageNet-class tasks need the photo {name}"))
+
+
 def load_photo(name: str) -> np.ndarray:
-    """One scikit-image sample photo as uint8 HxWx3 (grayscale and RGBA converted)."""
+    """One scikit-image sample photo as uint8 HxWx3 (grayscale and RGBA converted), its file checked first."""
     try:
         from skimage import data
     except ImportError:
         raise DataError(f"the ImageNet-class tasks need scikit-image's sample photos; install them with: "
                         f"{INSTALL_HINT}") from None
-    if name.startswith("motorcycle_"):  # the two views of the stereo pair
-        image = np.asarray(data.stereo_motorcycle()[0 if name.endswith("left") else 1])
+    path = photo_file(name)
+    if name.startswith("motorcycle_"):  # a view of the stereo pair, read as data.stereo_motorcycle() reads it
+        from skimage.io import imread
+
+        image = np.asarray(imread(path))
     else:
         image = np.asarray(getattr(data, name)())
     if image.dtype == bool:

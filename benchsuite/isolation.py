@@ -1,0 +1,243 @@
+"""Fault isolation: run a cell in a worker subprocess under a wall-time and a resident-memory limit.
+
+The parent watches the worker's events (cell.py) to know the phase it is in: setting up the task, compressing,
+or measuring on backend i. Each phase has its own wall-time limit. A phase that runs past it is killed and
+recorded as ``timeout``; a worker that dies (signal, abort, exit, the memory limit) is recorded as ``crashed``
+for the phase it was in. Backends the dead worker never reached run in a fresh worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cell import CellJob, Outcome
+from .errors import UsageError
+
+DEFAULT_TIME_LIMIT_SECONDS = 1800.0
+#: share of the machine's physical memory a worker may hold by default
+DEFAULT_MEMORY_FRACTION = 0.75
+POLL_SECONDS = 0.25
+LOG_TAIL_LINES = 200
+
+
+def physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-worker limits. `time_limit_seconds` bounds each phase (task setup, compression, each backend's
+    measurement); `memory_limit_bytes` bounds the resident memory of the worker and its children together."""
+
+    time_limit_seconds: float = DEFAULT_TIME_LIMIT_SECONDS
+    memory_limit_bytes: int = 0  # 0: DEFAULT_MEMORY_FRACTION of physical memory
+
+    def __post_init__(self) -> None:
+        if not self.time_limit_seconds > 0:
+            raise UsageError(f"time limit {self.time_limit_seconds:g} s is not > 0; give seconds, e.g. 1800")
+        if self.memory_limit_bytes < 0:
+            raise UsageError(f"memory limit {self.memory_limit_bytes} bytes is negative; give e.g. 8GiB")
+        if not self.memory_limit_bytes:
+            object.__setattr__(self, "memory_limit_bytes", int(physical_memory_bytes() * DEFAULT_MEMORY_FRACTION))
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1024**3, "gb": 1000**3, "gib": 1024**3, "t": 1024**4, "tb": 1000**4, "tib": 1024**4}
+
+
+def parse_memory(text: str) -> int:
+    """``8GiB``, ``512MB``, ``2g`` or a byte count -> bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS or float(match.group(1)) <= 0:
+        raise UsageError(f"--memory-limit got {text!r}; give a size like 8GiB, 512MiB or 2000000000")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def limits_of(time_limit_seconds: float | None, memory_limit: str | None) -> Limits:
+    """The worker limits from the command line's spelling (`--time-limit 600 --memory-limit 8GiB`)."""
+    if time_limit_seconds is not None and not time_limit_seconds > 0:
+        raise UsageError(f"--time-limit got {time_limit_seconds:g}; give the seconds a phase may take, e.g. 1800")
+    return Limits(time_limit_seconds or DEFAULT_TIME_LIMIT_SECONDS,
+                  parse_memory(memory_limit) if memory_limit is not None else 0)
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every process in process group `pgid` (the worker and anything it started)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 21 and int(fields[2]) == pgid:
+            total += int(fields[21]) * page
+    return total
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _kill_group(proc: subprocess.Popen, dump_stacks: bool = False) -> None:
+    """Kill the worker and everything it started; first ask it to print its threads' stacks (timeouts)."""
+    if dump_stacks:
+        try:
+            os.kill(proc.pid, signal.SIGUSR1)
+            proc.wait(timeout=1.0)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_isolated(job: CellJob, limits: Limits, on_phase: callable = lambda text: None) -> list[Outcome]:
+    """One Outcome per backend of `job`, each run under `limits`; a dead worker's unreached backends go to a
+    fresh worker."""
+    outcomes: list[Outcome | None] = [None] * len(job.backends)
+    while True:
+        pending = [i for i, o in enumerate(outcomes) if o is None]
+        if not pending:
+            return [o for o in outcomes if o is not None]
+        sub = dataclasses.replace(job, backends=tuple(job.backends[i] for i in pending))
+        results = _one_worker(sub, limits, on_phase)
+        if all(r is None for r in results):  # no progress at all: never loop
+            results = [Outcome("crashed", "worker ended without a result")] * len(results)
+        for i, result in zip(pending, results):
+            outcomes[i] = result
+
+
+def _one_worker(job: CellJob, limits: Limits, on_phase: callable) -> list[Outcome | None]:
+    """Run `job` in one worker. Returns an Outcome per backend, None for backends it never reached."""
+    results: list[Outcome | None] = [None] * len(job.backends)
+    with tempfile.TemporaryDirectory(prefix="benchsuite-worker-") as tmp:
+        job_file, events_file, log_file = Path(tmp) / "job.json", Path(tmp) / "events.jsonl", Path(tmp) / "log.txt"
+        job_file.write_text(job.to_json())
+        events_file.touch()
+        with open(log_file, "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "benchsuite.worker", str(job_file), str(events_file)],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        phase: str | int = "setup"  # setup | compress | backend index | between
+        phase_start, offset, cost, killed = time.monotonic(), 0, {}, None
+        setup_error: tuple[str, str] | None = None
+        done = False
+
+        def read_events() -> None:
+            nonlocal offset, phase, phase_start, cost, setup_error, done
+            with open(events_file, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            offset += len(complete)
+            for line in complete.splitlines():
+                event = json.loads(line)
+                kind = event["event"]
+                if kind == "compressing":
+                    phase, phase_start = "compress", time.monotonic()
+                    on_phase("compressing")
+                elif kind == "compressed":
+                    cost = event["cost"]
+                    phase, phase_start = "between", time.monotonic()
+                elif kind == "measuring":
+                    phase, phase_start = event["backend"], time.monotonic()
+                    on_phase(f"measuring on {job.backends[event['backend']][0]}")
+                elif kind == "result":
+                    results[event["backend"]] = Outcome(event["status"], event.get("error", ""),
+                                                        event.get("values", {}), event.get("cost", {}),
+                                                        event.get("traceback", ""))
+                    phase, phase_start = "between", time.monotonic()
+                elif kind == "setup_failed":
+                    setup_error = (event["error"], event.get("traceback", ""))
+                elif kind == "done":
+                    done = True
+
+        try:
+            while True:
+                try:
+                    returncode = proc.wait(timeout=POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                read_events()
+                elapsed = time.monotonic() - phase_start
+                if elapsed > limits.time_limit_seconds:
+                    killed = ("timeout", f"{_phase_words(phase, job)} ran past the {limits.time_limit_seconds:g} s "
+                                         "time limit; raise --time-limit if it needs longer")
+                    _kill_group(proc, dump_stacks=True)
+                    returncode = proc.returncode
+                    break
+                rss = group_rss_bytes(proc.pid)
+                if rss > limits.memory_limit_bytes:
+                    killed = ("crashed", f"{_phase_words(phase, job)} exceeded the memory limit: resident memory "
+                                         f"{rss / 2**30:.2f} GiB > {limits.memory_limit_bytes / 2**30:.2f} GiB; "
+                                         "raise --memory-limit if it needs more")
+                    _kill_group(proc, dump_stacks=True)
+                    returncode = proc.returncode
+                    break
+        except BaseException:
+            _kill_group(proc)
+            raise
+        read_events()
+        log_tail = _tail(log_file)
+    if setup_error is not None:
+        return [Outcome("failed", setup_error[0], traceback=setup_error[1])] * len(results)
+    if done and killed is None:
+        return results
+    if killed is not None:
+        status, reason = killed
+    elif returncode < 0:
+        status, reason = "crashed", (f"worker died with {_signal_name(-returncode)} while "
+                                     f"{_phase_words(phase, job, gerund=True)}")
+    else:
+        status, reason = "crashed", (f"worker exited with code {returncode} while "
+                                     f"{_phase_words(phase, job, gerund=True)}")
+    failure = Outcome(status, reason, cost=cost, traceback=log_tail)
+    if phase in ("setup", "compress"):
+        return [r if r is not None else failure for r in results]
+    if isinstance(phase, int):
+        results[phase] = failure
+    return results  # "between": the unreached backends go to a fresh worker
+
+
+def _phase_words(phase: str | int, job: CellJob, gerund: bool = False) -> str:
+    if phase == "setup":
+        return "setting up the task" if gerund else "task setup"
+    if phase == "compress":
+        return "compressing" if gerund else "compression"
+    if phase == "between":
+        return "between measurements" if gerund else "the worker"
+    return f"measuring on {job.backends[phase][0]}" if gerund else f"measurement on {job.backends[phase][0]}"
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-LOG_TAIL_LINES:])

@@ -102,7 +102,7 @@ def test_store_that_is_a_file_is_refused(tmp_path, env):
 
 def test_seeds_then_by_seed_pytest_benchmark_export_and_compare(tmp_path, env):
     old, new = tmp_path / "old", tmp_path / "new"
-    args = ["run", "--quick", "--no-progress", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--backend",
+    args = ["run", "--quick", "--no-progress", "--isolate", "none", "--plugins-dir", str(GOOD), "--task", "toy-blobs", "--backend",
             "torch-cpu", "--method", "toy-halve", "--method", "dynamic-int8"]
     proc = cli(*args, "--seeds", "0,1", "--store", str(old), env=env, check=0)
     assert "over seeds 0,1:" in proc.stdout

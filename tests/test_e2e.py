@@ -68,7 +68,7 @@ def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(
     model the ONNX exporter cannot take, and a PT2E int8 graph that inductor lowers to int8 kernels."""
     store = tmp_path / "store"
     methods = ["ort-int8", "dynamic-int8", "static-int8"]
-    proc = cli("run", "--quick", "--no-progress", "--store", str(store), "--backend", "torch-compile",
+    proc = cli("run", "--quick", "--no-progress", "--isolate", "none", "--store", str(store), "--backend", "torch-compile",
                "--backend", "onnxruntime", *[a for m in methods for a in ("--method", m)])
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
@@ -86,3 +86,19 @@ def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(
         assert exported["status"] == "skipped" and "torch.onnx.export cannot export" in exported["error"]
         compiled = by[(task, "static-int8", "torch-compile")]
         assert compiled["status"] == "ok" and compiled["score"] >= floor - 0.02
+
+
+def test_real_models_run_in_worker_processes_with_their_limits_and_checks(tmp_path):
+    """The default path of `benchsuite run`: each cell in a worker process, on a real task and two backends."""
+    store = tmp_path / "store"
+    proc = cli("run", "--quick", "--no-progress", "--store", str(store), "--task", "mnist-cnn", "--method",
+               "dynamic-int8", "--backend", "torch-cpu", "--backend", "onnxruntime", "--time-limit", "900")
+    assert proc.returncode == 0, proc.stderr
+    rows = {(r["method"], r["backend"]): r
+            for r in json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)}
+    assert set(rows) == {(m, b) for m in ("baseline", "dynamic-int8") for b in ("torch-cpu", "onnxruntime")}
+    ok = [r for r in rows.values() if r["status"] == "ok"]
+    assert len(ok) == 3 and rows[("dynamic-int8", "onnxruntime")]["status"] == "skipped"  # the exporter refuses it
+    for r in ok:
+        assert r["integrity"] == "passed: outputs, budget" and len(r["artifact_sha256"]) == 64
+        assert r["time_limit_seconds"] == 900 and r["memory_limit_bytes"] > 0 and r["score"] >= 0.97

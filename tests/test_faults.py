@@ -81,6 +81,8 @@ def test_the_grid_carries_on_and_the_summary_and_exit_code_count_the_faults(faul
 
 @pytest.mark.parametrize("isolate", ["cell", "run"])
 def test_a_crash_on_one_backend_costs_only_that_backends_row(plugins_dir, tmp_path, isolate):
+    """cell: the worker dies measuring on the first backend; the second runs in a fresh worker (compressing
+    again). run: every backend has its own worker from the start."""
     store = tmp_path / "store"
     proc = cli("run", "--quick", "--no-progress", "--task", "toy-blobs", "--plugins-dir", str(plugins_dir),
                "--store", str(store), "--isolate", isolate, "--method", "fault-segfault-one-backend",
@@ -108,14 +110,14 @@ def _store_rows(store):
 
 def test_sigkill_at_any_moment_leaves_a_readable_store_and_the_same_command_resumes(plugins_dir, tmp_path):
     store = tmp_path / "store"
-    factors = ["0.9", "0.8", "0.7", "0.6", "0.5"]
+    factors = ["0.9", "0.7", "0.5"]
     args = [sys.executable, "-m", "benchsuite.cli", "run", "--quick", "--no-progress", "--task", "toy-blobs",
             "--plugins-dir", str(plugins_dir), "--store", str(store),
             *[a for f in factors for a in ("--method", f"toy-halve:factor={f}")]]
     env = {**os.environ, **ENV_BLOCK, "BENCHSUITE_CACHE": str(tmp_path / "cache")}
     total = len(factors) + 1  # with the baseline
-    # kill while starting up, after the first row, and after three rows
-    for rows_before_kill in (0, 1, 3):
+    # kill while starting up, after the first row (the baseline), and after the second
+    for rows_before_kill in (0, 1, 2):
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while len(list(store.glob("results-*.parquet"))) < rows_before_kill and time.monotonic() < deadline:

@@ -96,7 +96,7 @@ def test_hub_tasks_run_through_their_real_loading_code_on_local_copies(hub_copie
            "TEST_RESNET_MODEL": str(hub_copies / "resnet"), "TEST_RESNET_DATA": str(hub_copies / "imagenet"),
            "BENCHSUITE_CACHE": str(tmp_path / "cache")}
     store = tmp_path / "store"
-    proc = cli("run", "--quick", "--no-progress", "--plugins-dir", str(hub_copies / "plugins"), "--task", "sst2-local",
+    proc = cli("run", "--quick", "--no-progress", "--isolate", "none", "--plugins-dir", str(hub_copies / "plugins"), "--task", "sst2-local",
                "--task", "resnet-local", "--task", "mobilenet-val-local", "--method", "dynamic-int8", "--backend", "torch-cpu", "--store", str(store),
                env=env)
     assert proc.returncode == 0, proc.stderr

@@ -21,7 +21,9 @@ import pandas as pd
 
 from .errors import BundleError, NewerSchemaError, StoreError, UnreadableFileError
 from .storerules import row_label
-from .submission import ARTIFACTS, BUNDLE_VERSION, MANIFEST, MANIFEST_KEYS, RESULTS, sha256_file
+from .derived import Baseline, relative_columns
+from .reference import sha256_file
+from .submission import ARTIFACTS, BUNDLE_VERSION, MANIFEST, MANIFEST_KEYS, RESULTS
 
 BASELINE = "baseline"
 #: relative tolerance of a headline number against the same number recomputed from the row's raw data
@@ -210,13 +212,14 @@ def _agree(stored: Any, expected: Any) -> bool:
     return math.isclose(float(stored), float(expected), rel_tol=TOLERANCE, abs_tol=1e-12)
 
 
-def _ratio(a: Any, b: Any) -> float | None:
-    return None if _missing(a) or _missing(b) or not b else float(a) / float(b)
-
-
 def _median(samples: Any) -> float | None:
     values = [] if samples is None or (isinstance(samples, float) and math.isnan(samples)) else list(samples)
     return float(np.percentile(np.asarray(values, dtype=np.float64), 50)) if values else None
+
+
+#: the derived columns (derived.py) an import recomputes from the bundle's own baseline row and compares
+DERIVED_CHECKED = ("baseline_score", "baseline_latency_p50_ms", "baseline_model_size_bytes", "score_delta",
+                   "realized_speedup", "realized_speedup_b1", "size_ratio")
 
 
 def _check_consistency(frame: pd.DataFrame) -> None:
@@ -231,21 +234,12 @@ def _check_consistency(frame: pd.DataFrame) -> None:
         baselines[key] = row
     for _, row in ok.iterrows():
         base = baselines.get((row["task"], row["task_version"], row["backend"], row["backend_params"]))
-
-        def of_base(column: str) -> Any:
-            return None if base is None else base[column]
-
+        derived = {} if base is None else relative_columns(row, Baseline.from_row(base), int(row["seed"]))
         expected = {
             "latency_p50_ms": _median(row["latency_samples_ms"]),
             "latency_b1_p50_ms": _median(row["latency_b1_samples_ms"]),
             "latency_samples": len(row["latency_samples_ms"]) if row["latency_samples_ms"] is not None else None,
-            "baseline_score": of_base("score"),
-            "baseline_latency_p50_ms": of_base("latency_p50_ms"),
-            "baseline_model_size_bytes": of_base("model_size_bytes"),
-            "score_delta": None if _missing(of_base("score")) else row["score"] - of_base("score"),
-            "realized_speedup": _ratio(row["baseline_latency_p50_ms"], row["latency_p50_ms"]),
-            "realized_speedup_b1": _ratio(of_base("latency_b1_p50_ms"), row["latency_b1_p50_ms"]),
-            "size_ratio": _ratio(row["model_size_bytes"], row["baseline_model_size_bytes"]),
+            **{column: derived.get(column) for column in DERIVED_CHECKED},
             "sparsity": None if _missing(row["params_total"]) or not row["params_total"]
             else 1.0 - row["params_nonzero"] / row["params_total"],
         }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import math
 import random
@@ -22,7 +21,8 @@ from typing import Any
 from .allocator import warm_heap
 from .errors import BenchsuiteError, Unsupported
 from .interfaces import Backend, CompressionMethod, MethodContext, Task
-from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops, time_latency)
+from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops,
+                      serialized_weights, time_latency)
 
 QUICK_EVAL_SAMPLES = 256
 QUICK_FINETUNE_STEPS = 2
@@ -89,6 +89,13 @@ class Outcome:
     traceback: str = ""
 
 
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> Outcome:
+        """The Outcome a ``result`` event reports."""
+        return cls(event["status"], event.get("error", ""), event.get("values", {}), event.get("cost", {}),
+                   event.get("traceback", ""))
+
+
 Events = Callable[[dict[str, Any]], None]
 
 
@@ -123,13 +130,14 @@ def execute(job: CellJob, plugins: Any, task: Task, reference: Any, events: Even
                     "traceback": "" if status == "skipped" else traceback.format_exc()})
         return
     events({"event": "compressed", "cost": cost})
+    over_budget = budget_problem(job, cost)
     threads_before = torch.get_num_threads()
     for i, ((name, _), backend) in enumerate(zip(job.backends, backends)):
         events({"event": "measuring", "backend": i})
         label = f"{task.name} × {' > '.join(n for n, _ in job.steps)} × {name}"
         try:
             values = measure(task, model, backend, job, label, bar)
-            problem = budget_problem(job, cost)
+            problem = over_budget
             if problem is None and job.verify_artifact:
                 problem = artifact_problem(task, model, backend, job, values)
             if problem is not None:
@@ -193,15 +201,6 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
                    "finetune_budget_steps": job.finetune_budget_steps,
                    "finetune_budget_seconds": job.finetune_budget_seconds,
                    "finetune_stopped_by_time": context.cost.stopped_by_time}
-
-
-def serialized_weights(model: Any) -> bytes:
-    """The model's state dict as `torch.save` writes it: what must be shipped, and what `artifact_sha256` hashes."""
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getvalue()
 
 
 class _NoBar:

@@ -116,7 +116,7 @@ def _kill_group(proc: subprocess.Popen, dump_stacks: bool = False) -> None:
     proc.wait()
 
 
-def run_isolated(job: CellJob, limits: Limits, on_phase: callable = lambda text: None) -> list[Outcome]:
+def run_isolated(job: CellJob, limits: Limits) -> list[Outcome]:
     """One Outcome per backend of `job`, each run under `limits`; a dead worker's unreached backends go to a
     fresh worker."""
     outcomes: list[Outcome | None] = [None] * len(job.backends)
@@ -125,14 +125,14 @@ def run_isolated(job: CellJob, limits: Limits, on_phase: callable = lambda text:
         if not pending:
             return [o for o in outcomes if o is not None]
         sub = dataclasses.replace(job, backends=tuple(job.backends[i] for i in pending))
-        results = _one_worker(sub, limits, on_phase)
+        results = _one_worker(sub, limits)
         if all(r is None for r in results):  # no progress at all: never loop
             results = [Outcome("crashed", "worker ended without a result")] * len(results)
         for i, result in zip(pending, results):
             outcomes[i] = result
 
 
-def _one_worker(job: CellJob, limits: Limits, on_phase: callable) -> list[Outcome | None]:
+def _one_worker(job: CellJob, limits: Limits) -> list[Outcome | None]:
     """Run `job` in one worker. Returns an Outcome per backend, None for backends it never reached."""
     results: list[Outcome | None] = [None] * len(job.backends)
     with tempfile.TemporaryDirectory(prefix="benchsuite-worker-") as tmp:
@@ -160,17 +160,13 @@ def _one_worker(job: CellJob, limits: Limits, on_phase: callable) -> list[Outcom
                 kind = event["event"]
                 if kind == "compressing":
                     phase, phase_start = "compress", time.monotonic()
-                    on_phase("compressing")
                 elif kind == "compressed":
                     cost = event["cost"]
                     phase, phase_start = "between", time.monotonic()
                 elif kind == "measuring":
                     phase, phase_start = event["backend"], time.monotonic()
-                    on_phase(f"measuring on {job.backends[event['backend']][0]}")
                 elif kind == "result":
-                    results[event["backend"]] = Outcome(event["status"], event.get("error", ""),
-                                                        event.get("values", {}), event.get("cost", {}),
-                                                        event.get("traceback", ""))
+                    results[event["backend"]] = Outcome.from_event(event)
                     phase, phase_start = "between", time.monotonic()
                 elif kind == "setup_failed":
                     setup_error = (event["error"], event.get("traceback", ""))

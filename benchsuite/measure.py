@@ -199,11 +199,17 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-def serialized_size_bytes(model: nn.Module) -> int:
-    """Bytes of the state dict as `torch.save` writes it, i.e. what must be shipped to load the model."""
+def serialized_weights(model: nn.Module) -> bytes:
+    """The state dict as `torch.save` writes it: what must be shipped to load the model (and what a run's
+    `artifact_sha256` hashes)."""
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
-    return buffer.tell()
+    return buffer.getvalue()
+
+
+def serialized_size_bytes(model: nn.Module) -> int:
+    """Bytes of the state dict as `torch.save` writes it, i.e. what must be shipped to load the model."""
+    return len(serialized_weights(model))
 
 
 def resident_tensor_bytes(model: nn.Module) -> int:

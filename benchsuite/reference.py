@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import DataError
+
+if TYPE_CHECKING:  # submissions and bundle checks hash files without importing torch
+    from torch import nn
 
 
 def sha256_file(path: Path) -> str:

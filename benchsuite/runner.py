@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .allocator import warm_heap
+from .derived import Baseline, relative_columns
 from .cell import QUICK_EVAL_SAMPLES, QUICK_FINETUNE_STEPS, CellJob, Outcome, execute, one_line
 from .errors import UsageError
 from .hardware import machine_info, software_info
@@ -30,8 +30,7 @@ from .measure import TimingPolicy
 from .params import Spec, format_spec, params_json, parse_spec, parse_values
 from .paths import cache_dir
 from .plugins import Plugins
-from .stats import bootstrap_ratio_ci
-from .store import COLUMNS, ResultStore, run_key
+from .store import COLUMNS, ResultStore, run_key, run_keys
 
 __all__ = ["QUICK_EVAL_SAMPLES", "QUICK_FINETUNE_STEPS", "RunOptions", "build_grid", "run_grid", "run"]
 
@@ -214,18 +213,6 @@ def _available_backend(cls: type[Backend]) -> Backend | None:
         return None
 
 
-_one_line = one_line
-
-
-@dataclass
-class _Baseline:
-    score: float | None = None
-    latency_p50_ms: float | None = None
-    latency_b1_p50_ms: float | None = None
-    model_size_bytes: int | None = None
-    flops: int | None = None
-    latency_samples_ms: tuple[float, ...] = ()
-    latency_b1_samples_ms: tuple[float, ...] = ()
 
 
 class Progress:
@@ -261,7 +248,6 @@ class Progress:
 
     def already_measured(self, label: str) -> None:
         self.done += 1
-        self.skipped_done = getattr(self, "skipped_done", 0) + 1
         self.grid.update(1)
         if self.enabled:
             self._tqdm.write(f"[{self.done}/{self.total}] {label}: already in the store (--force re-runs it)",
@@ -287,7 +273,6 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every cell of `grid`; append each finished row to `store` at once. Returns the rows."""
     run_id = uuid.uuid4().hex[:12]
-    allocator = warm_heap()  # before anything is timed: see allocator.py
     bars = Progress(cell_count(plugins, grid, options), enabled=progress)
     rows: list[dict[str, Any]] = []
 
@@ -306,20 +291,20 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
             backend = plugins.backends.get(config.name)(**config.kwargs)
             backends.append((config, backend, backend.availability()))
         except Exception as exc:
-            backends.append((config, None, Availability(False, _one_line(exc))))
+            backends.append((config, None, Availability(False, one_line(exc))))
 
     done = frozenset() if options.force or store is None else frozenset(store.done_keys())
     session = _Session(plugins, options, run_id, bars, emit, backends, done, store)
     try:
         for task_name in grid.tasks:
-            state = _TaskState(plugins.tasks.get(task_name), baselines={c: _Baseline() for c, _, _ in backends})
+            state = _TaskState(plugins.tasks.get(task_name), baselines={c: Baseline() for c, _, _ in backends})
             try:
                 state.task = state.task()
                 available = state.task.availability()
                 if not available.ok:
                     state.unavailable = f"task {task_name} unavailable: {available.reason}"
             except Exception as exc:
-                state.setup_error = f"task {task_name} could not be set up: {_one_line(exc)}"
+                state.setup_error = f"task {task_name} could not be set up: {one_line(exc)}"
             for pipeline in grid.methods:
                 for seed in _seeds_of(plugins, pipeline, options):
                     _run_cell(session, state, pipeline, seed)
@@ -352,7 +337,7 @@ class _TaskState:
     setup_error: str | None = None
     #: why the task cannot run here (e.g. a hub task without a network): its rows are skipped
     unavailable: str | None = None
-    baselines: dict[Config, _Baseline] = field(default_factory=dict)
+    baselines: dict[Config, Baseline] = field(default_factory=dict)
 
 
 def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int) -> None:
@@ -418,12 +403,9 @@ def _measure_runnable(session: _Session, state: _TaskState, pipeline: Pipeline, 
             continue
         measured = dict(outcome.values)
         if pipeline.is_baseline:
-            state.baselines[config] = _Baseline(measured["score"], measured["latency_p50_ms"],
-                                                measured["latency_b1_p50_ms"], measured["model_size_bytes"],
-                                                measured["flops"], tuple(measured["latency_samples_ms"]),
-                                                tuple(measured["latency_b1_samples_ms"]))
+            state.baselines[config] = Baseline.from_row(measured)
         rows.append(_finish(base_row, config, backend, status="ok", **common, **measured,
-                            **_relative(measured, state.baselines[config], seed)))
+                            **relative_columns(measured, state.baselines[config], seed)))
     return rows
 
 
@@ -443,8 +425,7 @@ def _execute(session: _Session, state: _TaskState, job: CellJob, backends: Seque
 
     def events(event: dict[str, Any]) -> None:
         if event["event"] == "result":
-            results[event["backend"]] = Outcome(event["status"], event.get("error", ""), event.get("values", {}),
-                                                event.get("cost", {}), event.get("traceback", ""))
+            results[event["backend"]] = Outcome.from_event(event)
 
     execute(job, session.plugins, state.task, state.reference, events, bar=session.bars.cell)
     return [results[i] for i in range(len(job.backends))]
@@ -470,19 +451,13 @@ def _save_traceback(session: _Session, base_row: Mapping[str, Any], config: Conf
     return relative.as_posix()
 
 
-def _stored_baseline(store: ResultStore | None, key: str) -> _Baseline:
+def _stored_baseline(store: ResultStore | None, key: str) -> Baseline:
     """A baseline measured by an earlier, interrupted run of the same grid (resume): its newest ok row."""
     if store is None:
-        return _Baseline()
+        return Baseline()
     frame = store.read()
-    frame = frame[(frame["status"] == "ok")]
-    frame = frame[[run_key(row) == key for row in frame.to_dict("records")]]
-    if frame.empty:
-        return _Baseline()
-    row = frame.sort_values("created_at").iloc[-1]
-    return _Baseline(row["score"], row["latency_p50_ms"], row["latency_b1_p50_ms"], int(row["model_size_bytes"]),
-                     None if pd.isna(row["flops"]) else int(row["flops"]), tuple(row["latency_samples_ms"]),
-                     tuple(row["latency_b1_samples_ms"]))
+    frame = frame[(frame["status"] == "ok") & (pd.Series(run_keys(frame), index=frame.index) == key)]
+    return Baseline() if frame.empty else Baseline.from_row(frame.sort_values("created_at").iloc[-1])
 
 
 def _valid(row: dict[str, Any]) -> dict[str, Any]:
@@ -510,36 +485,8 @@ def _refusal(config: Config, backend: Backend | None, methods: Sequence[Compress
             return reason
         reason = backend.supports(kernels) if kernels else None
     except Exception as exc:
-        reason = f"supports() failed: {_one_line(exc)}"
+        reason = f"supports() failed: {one_line(exc)}"
     return f"backend {config.name}: {reason}" if reason else None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def _relative(measured: Mapping[str, Any], baseline: _Baseline, seed: int) -> dict[str, Any]:
-    realized = _ratio(baseline.latency_p50_ms, measured["latency_p50_ms"])
-    theoretical = _ratio(baseline.flops, measured["flops"])
-    ci = bootstrap_ratio_ci(baseline.latency_samples_ms, measured["latency_samples_ms"], seed=seed)
-    ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms, measured["latency_b1_samples_ms"], seed=seed)
-    return {
-        "baseline_score": baseline.score,
-        "score_delta": measured["score"] - baseline.score if baseline.score is not None else None,
-        "baseline_latency_p50_ms": baseline.latency_p50_ms,
-        "realized_speedup": realized,
-        "realized_speedup_ci_low": ci[0] if ci else None,
-        "realized_speedup_ci_high": ci[1] if ci else None,
-        "realized_speedup_b1": _ratio(baseline.latency_b1_p50_ms, measured["latency_b1_p50_ms"]),
-        "realized_speedup_b1_ci_low": ci_b1[0] if ci_b1 else None,
-        "realized_speedup_b1_ci_high": ci_b1[1] if ci_b1 else None,
-        "baseline_model_size_bytes": baseline.model_size_bytes,
-        "size_ratio": _ratio(measured["model_size_bytes"], baseline.model_size_bytes),
-        "baseline_flops": baseline.flops,
-        "flops_ratio": _ratio(measured["flops"], baseline.flops),
-        "theoretical_speedup": theoretical,
-        "speedup_efficiency": _ratio(realized, theoretical),
-    }
 
 
 def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, methods: Sequence[CompressionMethod],

@@ -278,22 +278,22 @@ class ResultStore:
         A file that is not a readable results file is skipped and named through `warn` (default: a
         ``benchsuite: warning:`` line on stderr); a file of a newer schema raises NewerSchemaError.
         """
-        found = read_files(self.files(), [c for c in COLUMNS if c not in exclude])
-        found.raise_newer()
-        for problem in found.unreadable:
-            (warn or print_warning)(f"skipped {problem}; {FIX_HINT}")
-        return found.frame
+        return self._read([c for c in COLUMNS if c not in exclude], warn)
 
     def done_keys(self, statuses: Collection[str] = ("ok", "skipped"),
                   warn: Callable[[str], None] | None = None) -> set[str]:
         """`run_key` of every stored row whose status is in `statuses`: the runs a resumed grid need not redo.
         Reads only the key columns and the status; skips unreadable files like `read`."""
-        found = read_files(self.files(), [*RUN_KEY_COLUMNS, "status"])
+        frame = self._read([*RUN_KEY_COLUMNS, "status"], warn)
+        return set(run_keys(frame[frame["status"].isin(list(statuses)).fillna(False).astype(bool)]))
+
+
+    def _read(self, columns: Sequence[str], warn: Callable[[str], None] | None) -> pd.DataFrame:
+        found = read_files(self.files(), columns)
         found.raise_newer()
         for problem in found.unreadable:
             (warn or print_warning)(f"skipped {problem}; {FIX_HINT}")
-        frame = found.frame
-        return set(run_keys(frame[frame["status"].isin(list(statuses)).fillna(False).astype(bool)]))
+        return found.frame
 
 
 def print_warning(message: str) -> None:

@@ -4,7 +4,6 @@ weights, and write a bundle (rows, artifacts' hashes, the plugin's files' hashes
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import UsageError
+from .reference import sha256_file
 
 if TYPE_CHECKING:  # both import torch; `store import` needs only this module's constants and hashing
     from .isolation import Limits
@@ -37,15 +37,6 @@ MANIFEST_KEYS = ("bundle_version", "created_at", "benchsuite_version", "method",
                  "results", "artifacts", "rows", "status_counts")
 #: the statuses a submission fails on (the bundle is still written)
 BAD_STATUSES = ("failed", "timeout", "crashed")
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

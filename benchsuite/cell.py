@@ -20,6 +20,7 @@ from typing import Any
 
 from .allocator import warm_heap
 from .errors import BenchsuiteError, Unsupported
+from .hostlock import busy, yield_to_timing
 from .interfaces import Backend, CompressionMethod, MethodContext, Task
 from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops,
                       serialized_weights, time_latency)
@@ -51,6 +52,10 @@ class CellJob:
     verify_artifact: bool = False
     #: where the artifact is saved for that check (a submission bundle's folder); None: a temporary folder
     artifact_dir: str | None = None
+    #: measure latency and memory; False: score, size and FLOPs only (`--accuracy-only`)
+    timed: bool = True
+    #: load the compressed model from the artifact cache when it holds it, else store it there
+    cache: bool = False
     #: how the parent loaded its plugins, so the worker loads the same ones
     plugins_dir: str | None = None
     plugin_environ: tuple[tuple[str, str], ...] = ()
@@ -119,7 +124,8 @@ def execute(job: CellJob, plugins: Any, task: Task, reference: Any, events: Even
     backends = [plugins.backends.get(name)(**dict(params)) for name, params in job.backends]
     events({"event": "compressing"})
     try:
-        model, cost = compress(task, reference, methods, job)
+        with busy():  # no timing phase runs on this machine while compressing, except at batch boundaries
+            model, cost = compress_or_load(task, reference, methods, job)
     except BaseException as exc:  # SystemExit from a plugin too: it is the plugin's failure, not the worker's
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -137,6 +143,7 @@ def execute(job: CellJob, plugins: Any, task: Task, reference: Any, events: Even
         label = f"{task.name} × {' > '.join(n for n, _ in job.steps)} × {name}"
         try:
             values = measure(task, model, backend, job, label, bar)
+            values["yielded_to_timing_seconds"] += cost.get("yielded_to_timing_seconds") or 0.0
             problem = over_budget
             if problem is None and job.verify_artifact:
                 problem = artifact_problem(task, model, backend, job, values)
@@ -194,13 +201,51 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
         model = method.apply(model, context)
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"{method.name}.apply returned {type(model).__name__}, not a torch.nn.Module")
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - context.cost.paused_seconds
     model.eval()
     return model, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,
+                   "yielded_to_timing_seconds": context.cost.paused_seconds,
                    "calibration_samples": context.cost.calibration_samples,
                    "finetune_budget_steps": job.finetune_budget_steps,
                    "finetune_budget_seconds": job.finetune_budget_seconds,
                    "finetune_stopped_by_time": context.cost.stopped_by_time}
+
+
+def compress_or_load(task: Task, reference: Any, methods: Sequence[CompressionMethod],
+                     job: CellJob) -> tuple[Any, dict[str, Any]]:
+    """`compress`, through the artifact cache when the job allows it: a model the cache holds for the same content
+    key is loaded instead (its cost is the cost of the compression that made it, `compression_cached` true)."""
+    if not job.cache or all(m.name == "baseline" for m in methods):
+        model, cost = compress(task, reference, methods, job)
+        return model, {**cost, "compression_cached": False}
+    import sys
+
+    import torch
+
+    from .artifacts import ArtifactCache, content_key, source_digest
+    from .paths import cache_dir
+    from .store import benchsuite_version
+
+    fields = {"task": task.name, "task_version": task.version, "seed": job.seed, "quick": job.quick,
+              "track": job.track, "finetune_budget_steps": job.finetune_budget_steps,
+              "finetune_budget_seconds": job.finetune_budget_seconds,
+              "steps": [[m.name, m.version, dict(params), source_digest(m)] for m, (_, params) in zip(methods, job.steps)],
+              "benchsuite_version": benchsuite_version(), "torch_version": torch.__version__}
+    key = content_key(fields)
+    cache = ArtifactCache(cache_dir())
+    with cache.lock(key):  # a second worker compressing the same thing waits, then loads it
+        hit = cache.get(key)
+        if hit is not None:
+            model, info = hit
+            model.eval()
+            return model, {**info, "compression_cached": True}
+        model, cost = compress(task, reference, methods, job)
+        description = f"{task.name} × {' > '.join(n for n, _ in job.steps)} seed {job.seed}" + (
+            " (quick)" if job.quick else "")
+        problem = cache.put(key, model, cost, fields, description)
+        if problem is not None:
+            print(f"benchsuite: {description}: {problem}", file=sys.stderr)
+    return model, {**cost, "compression_cached": False}
 
 
 class _NoBar:
@@ -244,6 +289,43 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
     def to_device(inputs: tuple) -> tuple:
         return tuple(t.to(backend.device) for t in inputs)
 
+    with busy():  # compiling and scoring: no timing phase runs beside them, except at batch boundaries
+        scored = _prepare_and_score(task, model, backend, job, label, bar, to_device)
+    values = {**scored.values, "timed": job.timed, "yielded_to_timing_seconds": scored.stood_aside}
+    if not job.timed:
+        return values
+    fn = scored.fn
+    values.update(_timed(task, fn, backend, job, to_device))
+    with torch.inference_mode():
+        after = fn(*scored.sample)  # the same sample once the model has been timed
+    problem = _outputs_differ(scored.before, after)
+    if problem is not None:
+        raise IntegrityError(f"outputs after timing differ from the accuracy phase on {len(scored.sample[0])} "
+                             f"evaluation inputs ({problem}); a model must compute the same function while timed")
+    values["peak_memory_bytes"] = backend.peak_memory_bytes(scored.model, fn,
+                                                            to_device(task.example_inputs(task.batch_size)))
+    return values
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A model prepared on a backend and scored: the values measured so far, the prepared callable, and the
+    sample (with its outputs) that the integrity check calls again after timing."""
+
+    values: dict[str, Any]
+    fn: Callable[..., Any]
+    model: Any
+    sample: tuple
+    before: Any
+    #: seconds the evaluation stood aside while another run on the machine was timing
+    stood_aside: float
+
+
+def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
+                       bar: Callable[[str, int], Any] | None, to_device: Callable[[tuple], tuple]) -> _Scored:
+    """Size, count, prepare (compile) and score a copy of `model` on `backend`."""
+    import torch
+
     model = copy.deepcopy(model)
     batch_inputs = to_device(task.example_inputs(task.batch_size))
     counts = getattr(model, "benchsuite_counts", None)  # models that are not torch graphs (ONNX) count themselves
@@ -269,26 +351,21 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
     progress = bar(f"{label}: evaluating", eval_total) if bar is not None else _NoBar()
     if callable(report):
         report()  # reset the counters
-    batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, job.eval_limit))
-    scored = evaluate(fn, batches, task.metric, on_batch=progress.update, extra=task.extra_metrics)
+    stood_aside = 0.0
+
+    def batches() -> Any:
+        nonlocal stood_aside
+        for x, y in task.eval_batches(task.batch_size, job.eval_limit):
+            stood_aside += yield_to_timing()
+            yield to_device(x), y
+
+    scored = evaluate(fn, batches(), task.metric, on_batch=progress.update, extra=task.extra_metrics)
     model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
     sample = to_device(_sample_inputs(task, job.eval_limit))
     with torch.inference_mode():
         before = fn(*sample)  # the accuracy phase's outputs on the sample
-    progress.set_description(f"{label}: timing")
-    policy = job.timing_policy
-    at_batch = time_latency(fn, [to_device(x) for x in task.latency_inputs(task.batch_size)], policy,
-                            backend.timed_call)
-    at_one = time_latency(fn, [to_device(x) for x in task.latency_inputs(1)], policy, backend.timed_call)
-    with torch.inference_mode():
-        after = fn(*sample)  # the same sample once the model has been timed
-    problem = _outputs_differ(before, after)
-    if problem is not None:
-        raise IntegrityError(f"outputs after timing differ from the accuracy phase on {len(sample[0])} "
-                             f"evaluation inputs ({problem}); a model must compute the same function while timed")
-    peak = backend.peak_memory_bytes(model, fn, batch_inputs)
     progress.close()
-    return {
+    return _Scored({
         "threads": settings.get("threads"),
         "allocator": warm_heap(),
         "device": backend.device,
@@ -298,11 +375,6 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
         "extra_scores": json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
         "eval_samples": scored.samples,
         "batch_size": task.batch_size,
-        **latency_columns("latency", at_batch),
-        "latency_warmup_calls": at_batch.warmup_calls,
-        "latency_steady": at_batch.steady and at_one.steady,
-        "throughput_sps": at_batch.throughput_sps(task.batch_size),
-        **latency_columns("latency_b1", at_one),
         "model_size_bytes": len(weights),
         "artifact_sha256": hashlib.sha256(weights).hexdigest(),
         "params_total": total,
@@ -310,9 +382,37 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
         "sparsity": 1.0 - nonzero / total if total else None,
         "flops": flops,
         "compile_seconds": compile_seconds,
-        "peak_memory_bytes": peak,
         "mean_exit_depth": model_metrics.get("mean_exit_depth"),
         "model_metrics": json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
+    }, fn, model, sample, before, stood_aside)
+
+
+def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
+           to_device: Callable[[tuple], tuple]) -> dict[str, Any]:
+    """Latency at the task batch size and at batch 1, holding the host's timing lock (hostlock.py): no other
+    benchsuite timing phase runs on this machine meanwhile."""
+    from datetime import datetime, timezone
+
+    from .hostlock import TimingWindow, timing_lock
+
+    policy = job.timing_policy
+    at_batch_inputs = [to_device(x) for x in task.latency_inputs(task.batch_size)]
+    at_one_inputs = [to_device(x) for x in task.latency_inputs(1)]
+    with timing_lock() as waited, TimingWindow() as window:
+        started = datetime.now(timezone.utc)
+        at_batch = time_latency(fn, at_batch_inputs, policy, backend.timed_call)
+        at_one = time_latency(fn, at_one_inputs, policy, backend.timed_call)
+        ended = datetime.now(timezone.utc)
+    return {
+        **latency_columns("latency", at_batch),
+        "latency_warmup_calls": at_batch.warmup_calls,
+        "latency_steady": at_batch.steady and at_one.steady,
+        "throughput_sps": at_batch.throughput_sps(task.batch_size),
+        **latency_columns("latency_b1", at_one),
+        "timing_lock_wait_seconds": waited,
+        "timing_started_at": started.isoformat(),
+        "timing_seconds": (ended - started).total_seconds(),
+        "timing_background_cpu": window.background_cpu,
     }
 
 

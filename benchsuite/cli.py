@@ -83,6 +83,20 @@ def _parser() -> argparse.ArgumentParser:
                           "line overrides it, and adds to its task, method and backend lists")
     run.add_argument("--force", action="store_true",
                      help="re-run configurations the store already holds (default: resume, skipping them)")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="local: cells one after another on this machine (default); dask: cells in parallel on a "
+                          "Dask cluster, rows streamed into the store as each finishes")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --executor dask: an existing cluster's scheduler, e.g. tcp://10.0.0.5:8786 "
+                          "(default: start a LocalCluster on this machine)")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="with --executor dask: LocalCluster worker processes (default 2), or, with --scheduler, "
+                          "wait until the cluster has N workers")
+    run.add_argument("--accuracy-only", action="store_true",
+                     help="score, size and FLOPs only, no latency or memory measurement (sweeps); rows say "
+                          "timed=false and the leaderboard does not rank them")
+    run.add_argument("--no-cache", action="store_true",
+                     help="compress every configuration anew instead of loading it from the artifact cache")
 
     results = sub.add_parser("results", parents=[store_opt], help="print or export stored results")
     results.add_argument("--format", choices=RESULT_FORMATS, default="table",
@@ -167,6 +181,23 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--port", type=int, default=8501)
     board.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
+    cache = sub.add_parser("cache", help="list or prune cached reference and compressed models")
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    cache_sub.add_parser("list", help="every cached model: kind, size, last use, what it is, stale or not",
+                         description="List the artifact cache ($BENCHSUITE_CACHE or the user cache folder): "
+                                     "reference models and compressed models, least recently used first.")
+    prune = cache_sub.add_parser("prune", help="remove stale cached models, and more if asked",
+                                 description="Remove compressed models no run of this benchsuite can use again "
+                                             "(another benchsuite or torch version) and leftover temporary files; "
+                                             "the options remove more.")
+    prune.add_argument("--older-than", type=float, metavar="DAYS", help="also those unused for DAYS days")
+    prune.add_argument("--max-size", metavar="SIZE",
+                       help="then the least recently used until the rest fit in SIZE, e.g. 5GiB")
+    prune.add_argument("--all", action="store_true", help="every entry of the kinds chosen")
+    prune.add_argument("--reference", action="store_true",
+                       help="also reference models (rebuilt on next use; mnist-cnn trains for about 1.5 minutes)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+
     scaffold = sub.add_parser("new-plugin", help="write a method plugin package to start from",
                               description="Write benchsuite-NAME/: pyproject.toml with the entry point, README.md, "
                                           "a working method module (global magnitude pruning, to replace with "
@@ -185,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _with_config(parser, args, sys.argv[1:] if argv is None else list(argv))
         return {"run": _run, "results": _results, "plugins": _plugins, "leaderboard": _leaderboard,
                 "compare": _compare, "validate": _validate, "tasks": _tasks,
-                "new-plugin": _new_plugin, "store": _store, "submit": _submit}[args.command](args)
+                "new-plugin": _new_plugin, "store": _store, "submit": _submit, "cache": _cache}[args.command](args)
     except BenchsuiteError as exc:
         print(f"benchsuite: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -257,16 +288,34 @@ def _run(args: argparse.Namespace) -> int:
 
     limits = limits_of(args.time_limit, args.memory_limit)
     options = RunOptions(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track, isolate=args.isolate,
-                         limits=limits, force=args.force, **budget)
+                         limits=limits, force=args.force, timed=not args.accuracy_only, cache=not args.no_cache,
+                         **budget)
+    if args.executor == "local" and (args.scheduler or args.workers is not None):
+        raise UsageError("--scheduler and --workers need --executor dask")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers got {args.workers}; give the number of Dask workers, e.g. --workers 2")
+    if args.executor == "dask" and args.isolate == "none":
+        raise UsageError("--isolate none runs cells inside the Dask worker, where a crash kills the worker; "
+                         "with --executor dask use --isolate cell or run")
     plugins = _load(args)
     grid = build_grid(plugins, args.task, args.method, args.backend, suite=args.suite)
     store = ResultStore(args.store)
     store.files()  # fail early on a bad --store, before any compute
+    from .executors import make_executor
+
+    start = time.perf_counter()
+    executor = make_executor(args.executor, limits, args.isolate, args.scheduler, args.workers,
+                             progress=not args.no_progress)
+    where = (f"; dask: {executor.worker_count} workers, dashboard {executor.dashboard}"
+             if args.executor == "dask" else "")
     print(f"benchsuite: {len(grid)} runs: tasks {', '.join(grid.tasks)}; methods "
           f"{', '.join(c.spec for c in grid.methods)}; backends {', '.join(c.spec for c in grid.backends)}"
-          f"{' (quick)' if args.quick else ''}; {args.track} track; store {store.path}", file=sys.stderr)
-    start = time.perf_counter()
-    rows = run_grid(plugins, grid, options, store, progress=not args.no_progress)
+          f"{' (quick)' if args.quick else ''}{' (accuracy only)' if args.accuracy_only else ''}; {args.track} "
+          f"track; store {store.path}{where}", file=sys.stderr)
+    try:
+        rows = run_grid(plugins, grid, options, store, progress=not args.no_progress, executor=executor)
+    finally:
+        executor.close()
     frame = to_frame(rows)
     if len(frame):
         print(_format_table(frame))
@@ -284,6 +333,42 @@ def _run(args: argparse.Namespace) -> int:
           + f"; stored in {store.path}"
           + (f"; tracebacks in {store.path / 'tracebacks'}" if bad else ""), file=sys.stderr)
     return 1 if bad else 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .artifacts import COMPRESSED, REFERENCE, ArtifactCache
+    from .isolation import parse_memory
+    from .paths import cache_dir
+
+    cache = ArtifactCache(cache_dir())
+    if args.cache_command == "list":
+        entries = cache.entries()
+        for e in entries:
+            note = f"  [stale: {e.stale}]" if e.stale else ""
+            print(f"{e.kind:<10} {e.size_bytes / 1e6:9.1f} MB  used {e.last_used:%Y-%m-%d %H:%M}  {e.key[:12]}  "
+                  f"{e.description}{note}")
+        total = sum(e.size_bytes for e in entries)
+        print(f"{len(entries)} entries, {total / 1e6:.1f} MB in {cache.root}")
+        return 0
+    if args.older_than is not None and not args.older_than >= 0:
+        raise UsageError(f"--older-than got {args.older_than:g}; give a number of days >= 0, e.g. 30")
+    max_size = None
+    if args.max_size is not None:
+        try:
+            max_size = parse_memory(args.max_size)
+        except UsageError:
+            raise UsageError(f"--max-size got {args.max_size!r}; give a size like 5GiB or 500MB") from None
+    kinds = (COMPRESSED, REFERENCE) if args.reference else (COMPRESSED,)
+    removed = cache.prune(kinds=kinds, everything=args.all, older_than_days=args.older_than,
+                          max_size_bytes=max_size, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for e in removed:
+        print(f"{verb} {e.kind} {e.key[:12]} {e.description} ({e.size_bytes / 1e6:.1f} MB)"
+              + (f" [stale: {e.stale}]" if e.stale else ""))
+    freed = sum(e.size_bytes for e in removed)
+    print(f"{verb} {len(removed)} {'entry' if len(removed) == 1 else 'entries'}, {freed / 1e6:.1f} MB, "
+          f"from {cache.root}")
+    return 0
 
 
 def _results(args: argparse.Namespace) -> int:

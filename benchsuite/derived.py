@@ -35,16 +35,21 @@ class Baseline:
     def from_row(cls, row: Mapping[str, Any]) -> Baseline:
         """From a baseline's measured values or its stored row."""
         def number(column: str, kind: type) -> Any:
-            value = _value(row[column])
+            value = _value(row.get(column))
             return None if value is None else kind(value)
 
         def samples(column: str) -> tuple[float, ...]:
-            value = row[column]
+            value = row.get(column)
             return () if value is None or isinstance(value, float) else tuple(float(v) for v in value)
 
         return cls(number("score", float), number("latency_p50_ms", float), number("latency_b1_p50_ms", float),
                    number("model_size_bytes", int), number("flops", int), samples("latency_samples_ms"),
                    samples("latency_b1_samples_ms"))
+
+
+def _samples(value: Any) -> Any:
+    """Timed samples (a list, or an array read back from the store), or () for an untimed row."""
+    return () if value is None or isinstance(value, float) else value
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -55,10 +60,11 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int) -> dict[str, Any]:
     """The row's columns relative to its baseline: score delta, speedups with their bootstrap intervals, size,
     FLOPs ratios and speedup efficiency."""
-    realized = ratio(baseline.latency_p50_ms, measured["latency_p50_ms"])
+    realized = ratio(baseline.latency_p50_ms, measured.get("latency_p50_ms"))
     theoretical = ratio(baseline.flops, measured["flops"])
-    ci = bootstrap_ratio_ci(baseline.latency_samples_ms, measured["latency_samples_ms"], seed=seed)
-    ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms, measured["latency_b1_samples_ms"], seed=seed)
+    ci = bootstrap_ratio_ci(baseline.latency_samples_ms, _samples(measured.get("latency_samples_ms")), seed=seed)
+    ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms, _samples(measured.get("latency_b1_samples_ms")),
+                               seed=seed)
     return {
         "baseline_score": baseline.score,
         "score_delta": measured["score"] - baseline.score if baseline.score is not None else None,
@@ -66,7 +72,7 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
         "realized_speedup": realized,
         "realized_speedup_ci_low": ci[0] if ci else None,
         "realized_speedup_ci_high": ci[1] if ci else None,
-        "realized_speedup_b1": ratio(baseline.latency_b1_p50_ms, measured["latency_b1_p50_ms"]),
+        "realized_speedup_b1": ratio(baseline.latency_b1_p50_ms, measured.get("latency_b1_p50_ms")),
         "realized_speedup_b1_ci_low": ci_b1[0] if ci_b1 else None,
         "realized_speedup_b1_ci_high": ci_b1[1] if ci_b1 else None,
         "baseline_model_size_bytes": baseline.model_size_bytes,

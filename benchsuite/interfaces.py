@@ -280,6 +280,9 @@ class CompressionCost:
     finetune_steps: int = 0
     calibration_samples: int = 0
     stopped_by_time: bool = False
+    #: seconds spent standing aside while another run on the machine was timing (hostlock.py): not counted
+    #: against the fine-tuning budget nor in the compression time
+    paused_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -309,7 +312,7 @@ class MethodContext:
     def seconds_left(self) -> float:
         if self.finetune_budget_seconds is None:
             return float("inf")
-        return self.finetune_budget_seconds - (time.perf_counter() - self.started_at)
+        return self.finetune_budget_seconds - (time.perf_counter() - self.started_at - self.cost.paused_seconds)
 
     def training_batches(self, steps: int, batch_size: int | None = None) -> Iterator[Batch]:
         """Yield `steps` training batches; raises BudgetExceeded past the run's fine-tuning budget.
@@ -325,7 +328,10 @@ class MethodContext:
                 f"{steps} fine-tune steps asked, {remaining} left of the budget of {self.finetune_budget_steps}; "
                 "lower finetune_steps or raise --finetune-budget")
         stream = self.train_stream(batch_size or self.batch_size, self.seed + self.cost.finetune_steps)
+        from .hostlock import yield_to_timing
+
         for _ in range(steps):
+            self.cost.paused_seconds += yield_to_timing()  # a timing phase elsewhere on the machine goes first
             if self.seconds_left() <= 0:  # the wall-clock budget is spent: stop early, the row records it
                 self.cost.stopped_by_time = True
                 return
@@ -334,9 +340,12 @@ class MethodContext:
 
     def calibration_batches(self, num_samples: int, batch_size: int | None = None) -> Iterator[Batch]:
         """Yield training batches until `num_samples` samples were given (for calibration, no gradients)."""
+        from .hostlock import yield_to_timing
+
         stream = self.train_stream(batch_size or self.batch_size, self.seed + 1)
         given = 0
         while given < num_samples:
+            self.cost.paused_seconds += yield_to_timing()
             inputs, labels = next(stream)
             take = min(len(labels), num_samples - given)
             given += take

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,23 +117,23 @@ def _kill_group(proc: subprocess.Popen, dump_stacks: bool = False) -> None:
     proc.wait()
 
 
-def run_isolated(job: CellJob, limits: Limits) -> list[Outcome]:
+def run_isolated(job: CellJob, limits: Limits, env: Mapping[str, str] | None = None) -> list[Outcome]:
     """One Outcome per backend of `job`, each run under `limits`; a dead worker's unreached backends go to a
-    fresh worker."""
+    fresh worker. `env`: the workers' environment (default: this process's)."""
     outcomes: list[Outcome | None] = [None] * len(job.backends)
     while True:
         pending = [i for i, o in enumerate(outcomes) if o is None]
         if not pending:
             return [o for o in outcomes if o is not None]
         sub = dataclasses.replace(job, backends=tuple(job.backends[i] for i in pending))
-        results = _one_worker(sub, limits)
+        results = _one_worker(sub, limits, env)
         if all(r is None for r in results):  # no progress at all: never loop
             results = [Outcome("crashed", "worker ended without a result")] * len(results)
         for i, result in zip(pending, results):
             outcomes[i] = result
 
 
-def _one_worker(job: CellJob, limits: Limits) -> list[Outcome | None]:
+def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = None) -> list[Outcome | None]:
     """Run `job` in one worker. Returns an Outcome per backend, None for backends it never reached."""
     results: list[Outcome | None] = [None] * len(job.backends)
     with tempfile.TemporaryDirectory(prefix="benchsuite-worker-") as tmp:
@@ -142,7 +143,7 @@ def _one_worker(job: CellJob, limits: Limits) -> list[Outcome | None]:
         with open(log_file, "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "benchsuite.worker", str(job_file), str(events_file)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, env=dict(env) if env is not None else None)
         phase: str | int = "setup"  # setup | compress | backend index | between
         phase_start, offset, cost, killed = time.monotonic(), 0, {}, None
         setup_error: tuple[str, str] | None = None

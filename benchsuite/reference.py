@@ -40,10 +40,16 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
     :return: the model in eval mode.
     :raises DataError: the cached weights do not match their recorded sha256, or the sidecar is unreadable.
     """
-    from safetensors.torch import load_model, save_model
+    from safetensors.torch import load_model
 
     folder = cache_dir / "reference"
     weights, meta = folder / f"{key}.safetensors", folder / f"{key}.json"
+    if not (weights.exists() and meta.exists()):
+        from .hostlock import exclusive
+
+        with exclusive(folder / ".locks" / key):  # a second worker (Dask) waits for the first's build, then loads it
+            if not (weights.exists() and meta.exists()):
+                return _build(make, build, key, folder, weights, meta)
     model = make()
     if weights.exists() and meta.exists():
         fix = f"delete {weights} and {meta} and run again to rebuild it"
@@ -57,9 +63,16 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
         verify_sha256(weights, expected, "cached reference model", fix)
         load_model(model, str(weights), strict=True)
         return model.eval()
+    return _build(make, build, key, folder, weights, meta)
+
+
+def _build(make: Callable[[], nn.Module], build: Callable[[nn.Module], nn.Module], key: str, folder: Path,
+           weights: Path, meta: Path) -> nn.Module:
+    from safetensors.torch import save_model
+
     print(f"benchsuite: building reference model {key} (once per machine; cached in {folder})", file=sys.stderr)
     start = time.perf_counter()
-    model = build(model)
+    model = build(make())
     folder.mkdir(parents=True, exist_ok=True)
     tmp = weights.with_name(f".tmp-{os.getpid()}-{weights.name}")
     save_model(model, str(tmp))

@@ -31,8 +31,14 @@ KEYS: dict[str, tuple[str, tuple[type, ...], str]] = {
     "memory_limit": ("memory_limit", (str,), "a size like \"8GiB\""),
     "isolate": ("isolate", (str,), "\"cell\", \"run\" or \"none\""),
     "force": ("force", (bool,), "true or false"),
+    "executor": ("executor", (str,), "\"local\" or \"dask\""),
+    "scheduler": ("scheduler", (str,), "a Dask scheduler address like \"tcp://10.0.0.5:8786\""),
+    "workers": ("workers", (int,), "a number of Dask workers >= 1"),
+    "accuracy_only": ("accuracy_only", (bool,), "true or false"),
+    "no_cache": ("no_cache", (bool,), "true or false"),
 }
-CHOICES = {"suite": ("standard", "full"), "track": ("closed", "open"), "isolate": ("cell", "run", "none")}
+CHOICES = {"suite": ("standard", "full"), "track": ("closed", "open"), "isolate": ("cell", "run", "none"),
+           "executor": ("local", "dask")}
 
 
 def _toml() -> Any:

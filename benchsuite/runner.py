@@ -23,9 +23,9 @@ import pandas as pd
 from .derived import Baseline, relative_columns
 from .cell import QUICK_EVAL_SAMPLES, QUICK_FINETUNE_STEPS, CellJob, Outcome, execute, one_line
 from .errors import UsageError
-from .hardware import machine_info, software_info
+from .executors import Executor, Finished, LocalExecutor, Work
 from .interfaces import Availability, Backend, CompressionMethod, Task
-from .isolation import DEFAULT_TIME_LIMIT_SECONDS, Limits, run_isolated
+from .isolation import DEFAULT_TIME_LIMIT_SECONDS, Limits
 from .measure import TimingPolicy
 from .params import Spec, format_spec, params_json, parse_spec, parse_values
 from .paths import cache_dir
@@ -110,6 +110,10 @@ class RunOptions:
     #: re-evaluate each score from the saved compressed artifact (submissions)
     verify_artifact: bool = False
     artifact_dir: str | None = None
+    #: measure latency and memory (``False``: `--accuracy-only`, rows say ``timed`` false)
+    timed: bool = True
+    #: reuse compressed models from the artifact cache, and store new ones there
+    cache: bool = True
 
     def __post_init__(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
@@ -238,7 +242,9 @@ class Progress:
         if not self.enabled:
             return
         label = f"{row['task']} × {row['config']} × {row['backend']}"
-        if row["status"] == "ok":
+        if row["status"] == "ok" and row.get("timed") is False:
+            detail = f"{row['metric']}={row['score']:.4f} size={row['model_size_bytes'] / 1e6:.2f}MB (not timed)"
+        elif row["status"] == "ok":
             detail = (f"{row['metric']}={row['score']:.4f} p50={row['latency_p50_ms']:.2f}ms "
                       f"speedup={row['realized_speedup'] if row['realized_speedup'] is not None else float('nan'):.2f}x "
                       f"size={row['model_size_bytes'] / 1e6:.2f}MB")
@@ -270,8 +276,10 @@ def cell_count(plugins: Plugins, grid: Grid, options: RunOptions) -> int:
 
 def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
              store: ResultStore | None = None, progress: bool = True,
-             on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every cell of `grid`; append each finished row to `store` at once. Returns the rows."""
+             on_row: Callable[[dict[str, Any]], None] | None = None,
+             executor: Executor | None = None) -> list[dict[str, Any]]:
+    """Run every cell of `grid` on `executor` (default: here, one after another); append each finished row to
+    `store` as soon as its cell finishes. Returns the rows."""
     run_id = uuid.uuid4().hex[:12]
     bars = Progress(cell_count(plugins, grid, options), enabled=progress)
     rows: list[dict[str, Any]] = []
@@ -293,9 +301,14 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
         except Exception as exc:
             backends.append((config, None, Availability(False, one_line(exc))))
 
-    done = frozenset() if options.force or store is None else frozenset(store.done_keys())
-    session = _Session(plugins, options, run_id, bars, emit, backends, done, store)
+    own = executor is None
+    executor = executor or LocalExecutor(options.limits, options.isolate)
     try:
+        done = frozenset() if options.force or store is None else frozenset(
+            store.done_keys(timed=options.timed or None))
+        session = _Session(plugins, options, run_id, bars, emit, backends, done, store, executor.name,
+                           dict(executor.machine()))
+        cells: list[_Cell] = []
         for task_name in grid.tasks:
             state = _TaskState(plugins.tasks.get(task_name), baselines={c: Baseline() for c, _, _ in backends})
             try:
@@ -307,9 +320,12 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
                 state.setup_error = f"task {task_name} could not be set up: {one_line(exc)}"
             for pipeline in grid.methods:
                 for seed in _seeds_of(plugins, pipeline, options):
-                    _run_cell(session, state, pipeline, seed)
+                    cells.append(_plan_cell(session, state, pipeline, seed))
+        _run_cells(session, cells, executor)
     finally:
         bars.close()
+        if own:
+            executor.close()
     return rows
 
 
@@ -326,6 +342,11 @@ class _Session:
     #: run keys (store.run_key) already measured in the store: not run again unless options.force
     done: frozenset[str] = frozenset()
     store: ResultStore | None = None
+    executor: str = "local"
+    #: hardware and software columns of the machines the executor runs cells on
+    machine: Mapping[str, Any] = field(default_factory=dict)
+    #: what the run reads once (the store's baseline rows)
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -338,13 +359,28 @@ class _TaskState:
     #: why the task cannot run here (e.g. a hub task without a network): its rows are skipped
     unavailable: str | None = None
     baselines: dict[Config, Baseline] = field(default_factory=dict)
+    #: the task's baseline cell has not finished yet: its other cells' rows wait for it
+    baseline_pending: bool = False
 
 
-def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int) -> None:
-    """Compress once with `seed`, then measure on every backend; one row per backend."""
-    task, options, backends, emit = state.task, session.options, session.backends, session.emit
+@dataclass
+class _Cell:
+    """One (task, method configuration, seed): rows decided without running (skipped, failed, None where a
+    backend will measure) and the backends that will."""
+
+    state: _TaskState
+    pipeline: Pipeline
+    seed: int
+    base_row: dict[str, Any]
+    rows: list[dict[str, Any] | None]
+    runnable: list[tuple[Config, Backend]]
+
+
+def _plan_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int) -> _Cell:
+    """Decide each backend's row of a cell that needs no run (already stored, skipped, failed set-up)."""
+    task, backends = state.task, session.backends
     methods = [session.plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
-    base_row = _row_template(session.run_id, task, pipeline, methods, session.plugins, options, seed)
+    base_row = _row_template(session, task, pipeline, methods, seed)
     rows: list[dict[str, Any] | None] = []  # in backend order; None: measured below
     runnable: list[tuple[Config, Backend]] = []
     skip_reason = state.unavailable or next(filter(None, (m.supports(task.info) for m in methods)), None) \
@@ -354,7 +390,7 @@ def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: in
         if key in session.done:
             session.bars.already_measured(f"{task.name} × {pipeline.spec} × {config.name}")
             if pipeline.is_baseline:
-                state.baselines[config] = _stored_baseline(session.store, key)
+                state.baselines[config] = _stored_baseline(session, key)
             continue
         refusal = _refusal(config, backend, methods)
         if state.setup_error is not None:
@@ -369,31 +405,80 @@ def _run_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: in
         else:
             rows.append(None)
             runnable.append((config, backend))
-    measured_rows = iter(_measure_runnable(session, state, pipeline, seed, base_row, runnable))
-    for row in rows:
-        emit(row if row is not None else next(measured_rows))
+    if pipeline.is_baseline and runnable:
+        state.baseline_pending = True
+    return _Cell(state, pipeline, seed, base_row, rows, runnable)
 
 
-def _measure_runnable(session: _Session, state: _TaskState, pipeline: Pipeline, seed: int,
-                      base_row: Mapping[str, Any], runnable: Sequence[tuple[Config, Backend]]) -> list[dict[str, Any]]:
-    """Run the cell on the backends that will run it; one finished row per backend."""
-    if not runnable:
-        return []
+def _run_cells(session: _Session, cells: Sequence[_Cell], executor: Executor) -> None:
+    """Run the cells that measure something on `executor`; emit every cell's rows as soon as they are final.
+
+    Rows of cells that run nothing go out in grid order as the run passes them. A measured cell's rows need its
+    task's baseline on the same backend: when another cell of the task finishes first (Dask), its rows wait."""
+    order = [i for i, cell in enumerate(cells) if cell.runnable]
+    work = [Work(_job(session, cells[i]), _label(cells[i]), 1 if cells[i].pipeline.is_baseline else 0,
+                 _run_here(session, cells[i]) if session.options.isolate == "none" else None) for i in order]
+    static = iter(i for i, cell in enumerate(cells) if not cell.runnable)
+    next_static = next(static, None)
+    waiting: dict[int, list[tuple[_Cell, Finished]]] = {}
+
+    def emit_static(upto: int) -> None:
+        nonlocal next_static
+        while next_static is not None and next_static < upto:
+            for row in cells[next_static].rows:
+                session.emit(row)
+            next_static = next(static, None)
+
+    def emit_measured(cell: _Cell, finished: Finished) -> None:
+        measured = iter(_measured_rows(session, cell, finished))
+        for row in cell.rows:
+            session.emit(row if row is not None else next(measured))
+        if cell.pipeline.is_baseline:
+            cell.state.baseline_pending = False
+            for held, result in waiting.pop(id(cell.state), []):
+                emit_measured(held, result)
+
+    for finished in executor.run(work):
+        index = order[finished.index]
+        emit_static(index)
+        cell = cells[index]
+        if cell.state.baseline_pending and not cell.pipeline.is_baseline:
+            waiting.setdefault(id(cell.state), []).append((cell, finished))
+        else:
+            emit_measured(cell, finished)
+    emit_static(len(cells))
+    for held in waiting.values():  # a baseline that never finished (the executor stopped): emit what is left
+        for cell, finished in held:
+            emit_measured(cell, finished)
+
+
+def _label(cell: _Cell) -> str:
+    return f"{cell.state.task.name} × {cell.pipeline.spec} (seed {cell.seed})"
+
+
+def _job(session: _Session, cell: _Cell) -> CellJob:
     options = session.options
-    job = CellJob(task=state.task.name, steps=tuple((c.name, c.params) for c in pipeline.steps), seed=seed,
-                  backends=tuple((c.name, c.params) for c, _ in runnable), quick=options.quick,
-                  track=options.track, finetune_budget_steps=options.finetune_budget_steps,
-                  finetune_budget_seconds=options.finetune_budget_seconds,
-                  timing=tuple(dataclasses.asdict(options.timing).items()),
-                  verify_artifact=options.verify_artifact, artifact_dir=options.artifact_dir,
-                  plugins_dir=session.plugins.plugins_dir,
-                  plugin_environ=tuple(session.plugins.environ.items()))
+    return CellJob(task=cell.state.task.name, steps=tuple((c.name, c.params) for c in cell.pipeline.steps),
+                   seed=cell.seed, backends=tuple((c.name, c.params) for c, _ in cell.runnable), quick=options.quick,
+                   track=options.track, finetune_budget_steps=options.finetune_budget_steps,
+                   finetune_budget_seconds=options.finetune_budget_seconds,
+                   timing=tuple(dataclasses.asdict(options.timing).items()),
+                   verify_artifact=options.verify_artifact, artifact_dir=options.artifact_dir,
+                   timed=options.timed, cache=options.cache and not options.verify_artifact,
+                   plugins_dir=session.plugins.plugins_dir,
+                   plugin_environ=tuple(session.plugins.environ.items()))
+
+
+def _measured_rows(session: _Session, cell: _Cell, finished: Finished) -> list[dict[str, Any]]:
+    """The rows of the backends `cell` ran on, from their outcomes."""
+    options, state, base_row = session.options, cell.state, cell.base_row
+    if finished.machine:  # the hardware that ran the cell, not this client's
+        base_row = {**base_row, **{k: v for k, v in finished.machine.items() if k in base_row}}
     limits = options.limits
     limit_columns = {"time_limit_seconds": limits.time_limit_seconds if options.isolate != "none" else None,
                      "memory_limit_bytes": limits.memory_limit_bytes if options.isolate != "none" else None}
-    outcomes = _execute(session, state, job, [b for _, b in runnable])
     rows = []
-    for (config, backend), outcome in zip(runnable, outcomes):
+    for (config, backend), outcome in zip(cell.runnable, finished.outcomes):
         traceback_file = _save_traceback(session, base_row, config, outcome)
         common = {**outcome.cost, **limit_columns, "traceback_file": traceback_file}
         if outcome.status != "ok":
@@ -402,33 +487,38 @@ def _measure_runnable(session: _Session, state: _TaskState, pipeline: Pipeline, 
                                 **values))
             continue
         measured = dict(outcome.values)
-        if pipeline.is_baseline:
+        if isinstance(measured.get("timing_started_at"), str):  # ISO text from the worker's events
+            measured["timing_started_at"] = pd.Timestamp(measured["timing_started_at"])
+        if cell.pipeline.is_baseline:
             state.baselines[config] = Baseline.from_row(measured)
-        rows.append(_finish(base_row, config, backend, status="ok", **common, **measured,
-                            **relative_columns(measured, state.baselines[config], seed)))
+        rows.append(_finish(base_row, config, backend, status="ok", **{**common, **measured},
+                            **relative_columns(measured, state.baselines[config], cell.seed)))
     return rows
 
 
-def _execute(session: _Session, state: _TaskState, job: CellJob, backends: Sequence[Backend]) -> list[Outcome]:
-    """Run a cell in a worker per (task, method, seed) (``cell``), per backend (``run``) or here (``none``)."""
-    options = session.options
-    if options.isolate == "cell":
-        return run_isolated(job, options.limits)
-    if options.isolate == "run":
-        return [run_isolated(dataclasses.replace(job, backends=(b,)), options.limits)[0] for b in job.backends]
-    if state.reference is None and state.setup_error is None:
-        try:
-            state.reference = state.task.reference_model(cache_dir())
-        except Exception as exc:
-            return [Outcome("failed", f"task {state.task.name} could not be set up: {one_line(exc)}")] * len(backends)
-    results: dict[int, Outcome] = {}
+def _run_here(session: _Session, cell: _Cell) -> Callable[[], list[Outcome]]:
+    """``--isolate none``: the cell in this process."""
 
-    def events(event: dict[str, Any]) -> None:
-        if event["event"] == "result":
-            results[event["backend"]] = Outcome.from_event(event)
+    def run() -> list[Outcome]:
+        state = cell.state
+        job = _job(session, cell)
+        if state.reference is None and state.setup_error is None:
+            try:
+                state.reference = state.task.reference_model(cache_dir())
+            except Exception as exc:
+                state.setup_error = f"task {state.task.name} could not be set up: {one_line(exc)}"
+        if state.setup_error is not None:
+            return [Outcome("failed", state.setup_error)] * len(job.backends)
+        results: dict[int, Outcome] = {}
 
-    execute(job, session.plugins, state.task, state.reference, events, bar=session.bars.cell)
-    return [results[i] for i in range(len(job.backends))]
+        def events(event: dict[str, Any]) -> None:
+            if event["event"] == "result":
+                results[event["backend"]] = Outcome.from_event(event)
+
+        execute(job, session.plugins, state.task, state.reference, events, bar=session.bars.cell)
+        return [results[i] for i in range(len(job.backends))]
+
+    return run
 
 
 def _save_traceback(session: _Session, base_row: Mapping[str, Any], config: Config, outcome: Outcome) -> str:
@@ -451,13 +541,24 @@ def _save_traceback(session: _Session, base_row: Mapping[str, Any], config: Conf
     return relative.as_posix()
 
 
-def _stored_baseline(store: ResultStore | None, key: str) -> Baseline:
+def _stored_baseline(session: _Session, key: str) -> Baseline:
     """A baseline measured by an earlier, interrupted run of the same grid (resume): its newest ok row."""
-    if store is None:
+    frame = _stored_ok_rows(session)
+    if frame is None:
         return Baseline()
-    frame = store.read()
-    frame = frame[(frame["status"] == "ok") & (pd.Series(run_keys(frame), index=frame.index) == key)]
+    frame = frame[frame["run_key"] == key]
     return Baseline() if frame.empty else Baseline.from_row(frame.sort_values("created_at").iloc[-1])
+
+
+def _stored_ok_rows(session: _Session) -> pd.DataFrame | None:
+    """The store's ok baseline rows with their run keys, read once per run."""
+    if session.store is None:
+        return None
+    if "baselines" not in session.memo:
+        frame = session.store.read()
+        frame = frame[(frame["status"] == "ok") & (frame["method"] == BASELINE)]
+        session.memo["baselines"] = frame.assign(run_key=run_keys(frame))
+    return session.memo["baselines"]
 
 
 def _valid(row: dict[str, Any]) -> dict[str, Any]:
@@ -489,8 +590,9 @@ def _refusal(config: Config, backend: Backend | None, methods: Sequence[Compress
     return f"backend {config.name}: {reason}" if reason else None
 
 
-def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, methods: Sequence[CompressionMethod],
-                  plugins: Plugins, options: RunOptions, seed: int) -> dict[str, Any]:
+def _row_template(session: _Session, task: Task | type[Task], pipeline: Pipeline,
+                  methods: Sequence[CompressionMethod], seed: int) -> dict[str, Any]:
+    plugins, options = session.plugins, session.options
     entries = [plugins.methods.entry(m.name) for m in methods]
     dists = [plugins.dist_of(e.plugin) for e in entries]
 
@@ -499,7 +601,7 @@ def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, meth
 
     params = [dict(step.params) for step in pipeline.steps]
     return {
-        "run_id": run_id, "quick": options.quick, "seed": seed, "track": options.track,
+        "run_id": session.run_id, "executor": session.executor, "timed": options.timed, "quick": options.quick, "seed": seed, "track": options.track,
         "finetune_budget_steps": options.finetune_budget_steps,
         "finetune_budget_seconds": options.finetune_budget_seconds,
         "task": task.name, "task_version": task.version, "modality": task.modality,
@@ -509,7 +611,7 @@ def _row_template(run_id: str, task: Task | type[Task], pipeline: Pipeline, meth
         "params": params_json(params[0]) if len(params) == 1 else json.dumps(params, sort_keys=True),
         "method_plugin": joined([e.plugin for e in entries]),
         "method_dist": joined([d for d, _ in dists]), "method_dist_version": joined([v for _, v in dists]),
-        **machine_info(), **software_info(),
+        **session.machine,
     }
 
 
@@ -529,13 +631,17 @@ def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequen
         track: str = "closed", finetune_budget_steps: int = CLOSED_BUDGET_STEPS,
         finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS, plugins_dir: str | None = None,
         progress: bool = False, isolate: str = "cell", time_limit_seconds: float | None = None,
-        memory_limit_bytes: int | None = None, force: bool = False) -> Any:
+        memory_limit_bytes: int | None = None, force: bool = False, executor: str = "local",
+        scheduler: str | None = None, workers: int | None = None, accuracy_only: bool = False,
+        cache: bool = True) -> Any:
     """Run a grid from Python and return this call's rows as a DataFrame (also appended to the store).
 
     Arguments are spelled as on the command line: ``run(["mnist-cnn"], ["magnitude-pruning:sparsity=0.7"])``.
     Like ``benchsuite run``, each run executes in a worker process under the limits, and configurations the
-    store already holds are not run again (nor returned) unless `force`.
+    store already holds are not run again (nor returned) unless `force`. ``executor="dask"`` runs the cells on
+    a Dask cluster (`scheduler`, an address) or on a LocalCluster of `workers` processes.
     """
+    from .executors import make_executor
     from .plugins import load_plugins
     from .store import to_frame
 
@@ -543,6 +649,11 @@ def run(tasks: Sequence[str] = (), methods: Sequence[str] = (), backends: Sequen
     grid = build_grid(plugins, tasks, methods, backends, suite=suite)
     options = RunOptions(quick=quick, seeds=tuple(seeds), track=track, finetune_budget_steps=finetune_budget_steps,
                          finetune_budget_seconds=finetune_budget_seconds, isolate=isolate, force=force,
-                         limits=Limits(time_limit_seconds or DEFAULT_TIME_LIMIT_SECONDS, memory_limit_bytes or 0))
-    rows = run_grid(plugins, grid, options, ResultStore(store), progress=progress)
+                         limits=Limits(time_limit_seconds or DEFAULT_TIME_LIMIT_SECONDS, memory_limit_bytes or 0),
+                         timed=not accuracy_only, cache=cache)
+    runner = make_executor(executor, options.limits, options.isolate, scheduler, workers, progress)
+    try:
+        rows = run_grid(plugins, grid, options, ResultStore(store), progress=progress, executor=runner)
+    finally:
+        runner.close()
     return to_frame(rows)

@@ -25,7 +25,7 @@ import pandas as pd
 from .errors import NewerSchemaError, StoreError, UnreadableFileError
 from .paths import store_dir
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 FILE_PREFIX = "results-"
 
 
@@ -132,6 +132,20 @@ SCHEMA: tuple[Column, ...] = (
     Column("artifact_sha256", "string", "sha256 of the compressed model's serialized weights (the artifact "
            "`benchsuite submit` saves and re-evaluates)"),
     Column("time_limit_seconds", "float64", "wall-time limit of each phase of the run's worker process"),
+    Column("executor", "string", "where the run's cell ran: local (one after another on this machine) or dask"),
+    Column("timed", "boolean", "latency and memory were measured; false for `--accuracy-only` rows (score, size "
+           "and FLOPs only), which the leaderboard does not rank"),
+    Column("compression_cached", "boolean", "the compressed model came from the artifact cache: compress_seconds "
+           "and the fine-tuning columns are those of the run that made it"),
+    Column("timing_started_at", "datetime64[ns, UTC]", "when the latency measurement began (UTC), under the "
+           "host's timing lock"),
+    Column("timing_seconds", "float64", "wall seconds the latency measurement (both batch sizes) took"),
+    Column("timing_lock_wait_seconds", "float64", "seconds this run waited for the host's timing lock (another "
+           "benchsuite run was timing on the machine)"),
+    Column("yielded_to_timing_seconds", "float64", "seconds this run's compression and evaluation stood aside "
+           "while another run on the machine was timing (kept out of compress_seconds and the fine-tuning budget)"),
+    Column("timing_background_cpu", "float64", "share of the machine's CPU time other processes used while this "
+           "run was timed (0: nothing else ran; 0.5 on 2 cores: one core busy throughout)"),
     Column("memory_limit_bytes", "Int64", "resident-memory limit of the run's worker process"),
     Column("cpu_model", "string", "CPU model name"),
     Column("cpu_cores", "Int64", "logical CPU cores of the machine"),
@@ -281,11 +295,15 @@ class ResultStore:
         return self._read([c for c in COLUMNS if c not in exclude], warn)
 
     def done_keys(self, statuses: Collection[str] = ("ok", "skipped"),
-                  warn: Callable[[str], None] | None = None) -> set[str]:
+                  warn: Callable[[str], None] | None = None, timed: bool | None = None) -> set[str]:
         """`run_key` of every stored row whose status is in `statuses`: the runs a resumed grid need not redo.
-        Reads only the key columns and the status; skips unreadable files like `read`."""
-        frame = self._read([*RUN_KEY_COLUMNS, "status"], warn)
-        return set(run_keys(frame[frame["status"].isin(list(statuses)).fillna(False).astype(bool)]))
+        With `timed` true, only rows that measured latency count (an `--accuracy-only` row does not make a full
+        run skip its configuration). Reads only the key columns, status and timed; skips unreadable files."""
+        frame = self._read([*RUN_KEY_COLUMNS, "status", "timed"], warn)
+        keep = frame["status"].isin(list(statuses)).fillna(False).astype(bool)
+        if timed:
+            keep &= frame["timed"].fillna(True).astype(bool)
+        return set(run_keys(frame[keep]))
 
 
     def _read(self, columns: Sequence[str], warn: Callable[[str], None] | None) -> pd.DataFrame:
@@ -631,9 +649,17 @@ def _migrate_v3(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _migrate_v4(frame: pd.DataFrame) -> pd.DataFrame:
     """Schema 4 -> 5: adds the fault-isolation and integrity columns; v4 ran in-process, unchecked, unlimited."""
-    return frame.assign(schema_version=SCHEMA_VERSION, traceback_file="", integrity="", artifact_sha256="",
+    return frame.assign(schema_version=5, traceback_file="", integrity="", artifact_sha256="",
                         time_limit_seconds=float("nan"), memory_limit_bytes=pd.NA)
 
 
+def _migrate_v5(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 5 -> 6: adds the executor, accuracy-only and artifact-cache columns and the timing window; v5 ran
+    locally, timed every ok row, compressed every model anew, and did not record its timing window."""
+    return frame.assign(schema_version=SCHEMA_VERSION, executor="local", timed=True, compression_cached=False,
+                        timing_started_at=pd.NaT, timing_seconds=float("nan"), timing_lock_wait_seconds=float("nan"),
+                        yielded_to_timing_seconds=float("nan"), timing_background_cpu=float("nan"))
+
+
 #: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
-_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
+_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5)

@@ -17,6 +17,9 @@ import pandas as pd
 from .errors import StoreError
 from .store import MEASURED, REQUIRED, SCHEMA, STATUSES
 
+#: MEASURED columns an ok row leaves empty when it was not timed (`--accuracy-only`)
+TIMED_ONLY = ("latency_p50_ms", "latency_b1_p50_ms")
+
 FLOATS = tuple(c.name for c in SCHEMA if c.dtype == "float64")
 #: a measured (ok) row's value of each MEASURED column is checked in a column of its own: the frame's value for
 #: ok rows, 0 for the others (their empty cells are allowed)
@@ -63,7 +66,8 @@ def _view(frame: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
 
     not_ok = frame["status"].ne("ok").fillna(True).astype(bool)
-    derived = {_MEASURED_PREFIX + c: frame[c].mask(not_ok, 0.0) for c in MEASURED}
+    untimed = not_ok | frame["timed"].eq(False).fillna(False).astype(bool)  # --accuracy-only rows: no latency
+    derived = {_MEASURED_PREFIX + c: frame[c].mask(untimed if c in TIMED_ONLY else not_ok, 0.0) for c in MEASURED}
     infinite = np.isinf(frame[list(FLOATS)].to_numpy(dtype="float64", na_value=np.nan))
     first = np.asarray(FLOATS, dtype=object)[infinite.argmax(axis=1)]
     derived[_INFINITE] = pd.Series(np.where(infinite.any(axis=1), first, None), index=frame.index, dtype=object)

@@ -36,6 +36,10 @@ def main(argv: list[str]) -> int:
     faulthandler.enable()  # a segfault or abort leaves a Python traceback in the crash log
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent asks for the stacks before a kill
     job_path, events_path = Path(argv[0]), Path(argv[1])
+    from .hostlock import busy  # no torch: the heavy imports below run inside busy()
+
+    setup = busy()  # importing torch, loading data, (once per machine) building the reference: not beside a timing
+    setup.__enter__()
     from .cell import CellJob, execute, one_line
     from .paths import cache_dir
     from .plugins import load_plugins
@@ -59,6 +63,8 @@ def main(argv: list[str]) -> int:
         events({"event": "setup_failed", "error": f"task {job.task} could not be set up: {one_line(exc)}",
                 "traceback": traceback.format_exc()})
         return 0
+    finally:
+        setup.__exit__(None, None, None)
     execute(job, plugins, task, reference, events)
     events({"event": "done"})
     out.close()

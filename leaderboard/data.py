@@ -85,12 +85,19 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def visible(frame: pd.DataFrame, lists: PluginLists) -> tuple[pd.DataFrame, str]:
-    """The rows the allow/block lists let the leaderboard show (by `method_plugin`, as `benchsuite results` does),
-    and a caption saying how many were hidden and why ('' when none were). Hidden plugins are not named: a
-    blocked plugin disappears, its name included."""
+    """The rows the allow/block lists let the leaderboard show (by `method_plugin`, as `benchsuite results` does)
+    that were timed (not `--accuracy-only`), and a caption saying how many were hidden and why ('' when none
+    were). Hidden plugins are not named: a blocked plugin disappears, its name included."""
     kept, hidden = hide_excluded_plugins(frame, lists)
     note = hidden_rows_note(hidden)
-    return kept, (f"{note} (the leaderboard follows the plugin allow and block lists)" if note else "")
+    notes = [f"{note} (the leaderboard follows the plugin allow and block lists)"] if note else []
+    untimed = kept["timed"].eq(False).fillna(False).astype(bool) if "timed" in kept else None
+    if untimed is not None and untimed.any():
+        count = int(untimed.sum())
+        notes.append(f"{count} accuracy-only row{'s' if count > 1 else ''} (run with --accuracy-only, no latency) "
+                     "not ranked; `benchsuite results` lists them")
+        kept = kept[~untimed]
+    return kept, "; ".join(notes)
 
 
 def hardware_label(frame: pd.DataFrame) -> pd.Series:

@@ -8,6 +8,7 @@ import pytest
 
 from benchsuite import hookspecs
 from benchsuite.allocator import ALLOCATOR_ENV
+from benchsuite.hostlock import LOCK_ENV
 from benchsuite.plugins import ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV
 from benchsuite.paths import CACHE_ENV, STORE_ENV
 from benchsuite.store import SCHEMA
@@ -51,12 +52,14 @@ def test_every_column_is_documented(column):
 
 
 @pytest.mark.parametrize("command", ["run", "results", "compare", "validate", "plugins", "leaderboard", "tasks",
-                                     "new-plugin", "submit", "store import", "store check"])
+                                     "new-plugin", "submit", "store import", "store check", "cache list",
+                                     "cache prune"])
 def test_every_command_is_documented(command):
     assert f"benchsuite {command}" in README
 
 
-@pytest.mark.parametrize("variable", [ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV, CACHE_ENV, STORE_ENV, ALLOCATOR_ENV])
+@pytest.mark.parametrize("variable", [ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV, CACHE_ENV, STORE_ENV, ALLOCATOR_ENV,
+                                      LOCK_ENV])
 def test_every_environment_variable_is_documented(variable):
     assert f"`{variable}`" in README
 

@@ -23,7 +23,7 @@ def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_p
     onnx_only = {e.name for e in plugins.methods if e.obj.backends == ("onnxruntime",)}
     assert onnx_only == {"ort-int8"}  # measured on onnxruntime by the next test
     store = tmp_path / "store"
-    proc = cli("run", "--quick", "--no-progress", "--isolate", "none", "--backend", "torch-cpu", "--store", str(store))
+    proc = cli("run", "--quick", "--no-progress", "--no-cache", "--isolate", "none", "--backend", "torch-cpu", "--store", str(store))
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
     assert len(rows) == 2 * len(methods) and all(r["quick"] for r in rows) and proc.returncode == 0
     # fp16, bf16 and int8 x int8 are skipped where this CPU has no native kernels for them (AVX2-only CI) ...
@@ -36,7 +36,7 @@ def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_p
     # ... and run, emulated, when asked, so that every method runs end to end on both real tasks
     if refused:
         args = [a for name in sorted(refused) for a in ("--method", name)]
-        proc = cli("run", "--quick", "--no-progress", "--isolate", "none", "--store", str(store), "--backend", "torch-cpu:emulated=true",
+        proc = cli("run", "--quick", "--no-progress", "--no-cache", "--isolate", "none", "--store", str(store), "--backend", "torch-cpu:emulated=true",
                    *args)
         assert proc.returncode == 0, proc.stderr
         rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
@@ -68,7 +68,7 @@ def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(
     model the ONNX exporter cannot take, and a PT2E int8 graph that inductor lowers to int8 kernels."""
     store = tmp_path / "store"
     methods = ["ort-int8", "dynamic-int8", "static-int8"]
-    proc = cli("run", "--quick", "--no-progress", "--isolate", "none", "--store", str(store), "--backend", "torch-compile",
+    proc = cli("run", "--quick", "--no-progress", "--no-cache", "--isolate", "none", "--store", str(store), "--backend", "torch-compile",
                "--backend", "onnxruntime", *[a for m in methods for a in ("--method", m)])
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
@@ -91,7 +91,7 @@ def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(
 def test_real_models_run_in_worker_processes_with_their_limits_and_checks(tmp_path):
     """The default path of `benchsuite run`: each cell in a worker process, on a real task and two backends."""
     store = tmp_path / "store"
-    proc = cli("run", "--quick", "--no-progress", "--store", str(store), "--task", "mnist-cnn", "--method",
+    proc = cli("run", "--quick", "--no-progress", "--no-cache", "--store", str(store), "--task", "mnist-cnn", "--method",
                "dynamic-int8", "--backend", "torch-cpu", "--backend", "onnxruntime", "--time-limit", "900")
     assert proc.returncode == 0, proc.stderr
     rows = {(r["method"], r["backend"]): r

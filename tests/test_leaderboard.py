@@ -309,6 +309,17 @@ def test_rows_of_blocked_and_not_allowed_plugins_are_hidden_with_a_caption(allow
     assert note == (f"{caption} (the leaderboard follows the plugin allow and block lists)" if caption else "")
 
 
+def test_accuracy_only_rows_are_not_ranked_and_the_caption_says_so():
+    from benchsuite.plugins import PluginLists
+
+    rows = plugin_rows()
+    rows[1].update(timed=False, latency_p50_ms=None, latency_b1_p50_ms=None)
+    kept, note = data.visible(data.prepare(to_frame(rows)), PluginLists(None, None))
+    assert "nice" not in kept["method"].tolist() and len(kept) == len(rows) - 1
+    assert note == ("1 accuracy-only row (run with --accuracy-only, no latency) not ranked; `benchsuite results` "
+                    "lists them")
+
+
 def test_download_file_names_keep_only_safe_characters():
     assert data.file_name("mnist-cnn", "csv") == "mnist-cnn.csv"
     assert data.file_name("../x/<b>", "parquet") == "_x__b_.parquet"

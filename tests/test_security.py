@@ -115,12 +115,28 @@ def unsafe_calls(source: str, filename: str = "<source>") -> list[str]:
     return found
 
 
+#: the one reviewed exception: the artifact cache unpickles a compressed model only after checking the file's
+#: HMAC under the user's own 0600 key, i.e. only a file this user's benchsuite wrote (docs/security.md)
+REVIEWED = {"benchsuite/artifacts.py": ["torch.load() without weights_only=True"]}
+
+
 def test_the_source_tree_loads_weights_safely_and_runs_no_shell():
     files = sorted(p for folder in SCANNED for p in (REPO / folder).rglob("*.py"))
     assert len(files) > 50
-    found = [hit for path in files
-             for hit in unsafe_calls(path.read_text(encoding="utf-8"), str(path.relative_to(REPO)))]
-    assert found == []
+    found = {}
+    for path in files:
+        relative = path.relative_to(REPO).as_posix()
+        hits = [hit.split(": ", 1)[1] for hit in unsafe_calls(path.read_text(encoding="utf-8"), relative)]
+        if hits:
+            found[relative] = hits
+    assert found == REVIEWED
+
+
+def test_the_cache_checks_the_hmac_before_it_unpickles():
+    source = (REPO / "benchsuite" / "artifacts.py").read_text(encoding="utf-8")
+    get = source[source.index("    def get("):source.index("    def put(")]
+    assert get.index("hmac.compare_digest") < get.index("torch.load(")
+    assert "return None" in get[get.index("hmac.compare_digest"):get.index("torch.load(")]
 
 
 @pytest.mark.parametrize("snippet", [

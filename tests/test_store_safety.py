@@ -247,8 +247,8 @@ def test_a_newer_schema_is_refused_naming_both_versions(tmp_path, metadata, colu
     with pytest.raises(NewerSchemaError) as info:
         store.read()
     assert str(info.value) == (
-        f"{newer} has schema_version 6, written by {writer}; this benchsuite {benchsuite_version()} reads "
-        "schema_version 5 and older: upgrade benchsuite (pip install -U benchsuite) or use another --store")
+        f"{newer} has schema_version {SCHEMA_VERSION + 1}, written by {writer}; this benchsuite "
+        f"{benchsuite_version()} reads schema_version {SCHEMA_VERSION} and older: upgrade benchsuite (pip install -U benchsuite) or use another --store")
     with pytest.raises(NewerSchemaError):
         store.done_keys()
 
@@ -317,7 +317,7 @@ def test_done_keys_reads_only_the_key_columns(tmp_path, monkeypatch):
     monkeypatch.setattr(pq.ParquetFile, "read", lambda self, columns=None, **kw: (asked.append(columns),
                                                                                   real_read(self, columns, **kw))[1])
     ResultStore(tmp_path).done_keys()
-    assert len(asked) == 2 and all(set(c) == {*RUN_KEY_COLUMNS, "status", "schema_version"} for c in asked)
+    assert len(asked) == 2 and all(set(c) == {*RUN_KEY_COLUMNS, "status", "timed", "schema_version"} for c in asked)
 
 
 # --- store check ---------------------------------------------------------------------------------------------
@@ -461,15 +461,17 @@ def test_cli_newer_schema_is_refused_by_results_and_reported_by_check(tmp_path):
               {"benchsuite_version": "0.3.0"})
     before = snapshot(store)
     line = one_line(cli("results", "--store", str(store)), 1)
-    assert line == (f"benchsuite: error: {store / 'results-x.parquet'} has schema_version 6, written by benchsuite "
-                    f"0.3.0; this benchsuite {benchsuite_version()} reads schema_version 5 and older: upgrade "
+    assert line == (f"benchsuite: error: {store / 'results-x.parquet'} has schema_version {SCHEMA_VERSION + 1}, "
+                    f"written by benchsuite 0.3.0; this benchsuite {benchsuite_version()} reads schema_version "
+                    f"{SCHEMA_VERSION} and older: upgrade "
                     "benchsuite (pip install -U benchsuite) or use another --store")
     proc = cli("store", "check", "--fix", "--store", str(store))
     assert one_line(cli("store", "check", "--store", str(store)), 1, "benchsuite: store").endswith(
         ": 1 problem (1 newer-schema); only a newer benchsuite reads the newer-schema files: upgrade benchsuite "
         "(pip install -U benchsuite)")
     assert "1 problem (1 newer-schema) left: only a newer benchsuite reads" in one_line(proc, 1, "benchsuite: store")
-    assert proc.stdout.startswith("newer-schema: results-x.parquet: schema_version 6, written by benchsuite 0.3.0")
+    assert proc.stdout.startswith(f"newer-schema: results-x.parquet: schema_version {SCHEMA_VERSION + 1}, written "
+                                  "by benchsuite 0.3.0")
     assert snapshot(store) == before  # --fix leaves it alone
 
 

@@ -1,0 +1,336 @@
+"""Where a grid's cells run: one after another on this machine (``local``), or on a Dask cluster (``dask``).
+
+A cell is one CellJob (a task, a method pipeline and a seed, measured on its backends). Executors only run
+cells and hand back their outcomes as each finishes; the runner turns outcomes into rows and appends them to the
+store, so the client is the store's only writer wherever the cells ran.
+
+On Dask each cell is one Dask task. The task runs the cell in a benchsuite worker subprocess under the same
+watchdog and limits as a local run (isolation.py), so a plugin that segfaults or leaks costs one row, never the
+Dask worker. A Dask worker that dies (killed, or lost with its machine) has its cells rescheduled on the other
+workers by Dask; a cell whose workers die ``distributed.scheduler.allowed-failures`` + 1 times becomes a
+``crashed`` row. The latency measurement inside every cell holds the host's timing lock (hostlock.py), so cells
+compress and score side by side but never time side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .cell import CellJob, Outcome, one_line
+from .errors import UsageError
+from .isolation import Limits, run_isolated
+
+EXECUTORS = ("local", "dask")
+DEFAULT_DASK_WORKERS = 2
+PROGRESS_TOPIC = "benchsuite-progress"
+#: seconds to wait for an existing cluster's scheduler to answer
+CONNECT_TIMEOUT_SECONDS = 10
+#: seconds to wait for the workers of an existing cluster
+WAIT_FOR_WORKERS_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Work:
+    """One cell to run: its job, and how to run it in this process (the local executor's ``--isolate none``)."""
+
+    job: CellJob
+    label: str
+    #: baselines first: the rows of a task's other cells need its baseline
+    priority: int = 0
+    run_here: Callable[[], list[Outcome]] | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished cell: the outcome per backend, and the machine that ran it (None: this machine)."""
+
+    index: int
+    outcomes: list[Outcome]
+    machine: Mapping[str, Any] | None = None
+
+
+class Executor(Protocol):
+    """Runs cells and yields each as it finishes (any order); the runner owns the rows and the store."""
+
+    name: str
+
+    def machine(self) -> dict[str, Any]:
+        """The hardware and software columns of the machines that will run the cells."""
+
+    def run(self, work: Sequence[Work]) -> Iterator[Finished]:
+        """Run every cell of `work`; yield a Finished (its index in `work`) as each one ends."""
+
+    def close(self) -> None:
+        """Release the cluster (an executor the runner did not make is closed by its maker)."""
+
+
+def machine_columns() -> dict[str, Any]:
+    """The hardware and software columns of the machine this runs on."""
+    from .hardware import machine_info, software_info
+
+    return {**machine_info(), **software_info()}
+
+
+class LocalExecutor:
+    """Cells one after another, each in a worker subprocess (or here with ``--isolate none``)."""
+
+    name = "local"
+
+    def __init__(self, limits: Limits, isolate: str) -> None:
+        self.limits, self.isolate = limits, isolate
+
+    def machine(self) -> dict[str, Any]:
+        return machine_columns()
+
+    def run(self, work: Sequence[Work]) -> Iterator[Finished]:
+        """In grid order, which puts each task's baseline first."""
+        for index, item in enumerate(work):
+            yield Finished(index, item.run_here() if item.run_here is not None else
+                           run_cell(item.job, self.limits, self.isolate))
+
+    def close(self) -> None:
+        pass
+
+
+def run_cell(job: CellJob, limits: Limits, isolate: str, env: Mapping[str, str] | None = None) -> list[Outcome]:
+    """A cell in one worker subprocess (``cell``) or one per backend (``run``)."""
+    if isolate == "run":
+        return [run_isolated(dataclasses.replace(job, backends=(b,)), limits, env)[0] for b in job.backends]
+    return run_isolated(job, limits, env)
+
+
+# ---- Dask -------------------------------------------------------------------------------------------------
+def _subprocess_env() -> dict[str, str]:
+    """This Dask worker's environment minus the thread caps its nanny set (OMP_NUM_THREADS=1 and the like): the
+    cell's worker should use the threads a local run uses. A backend's `threads` parameter fixes them explicitly."""
+    import dask
+
+    nanny = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return {k: v for k, v in os.environ.items()
+            if not (k in nanny and k.endswith("_NUM_THREADS") and str(nanny[k]) == v)}
+
+
+def dask_cell(job_json: str, limits: Limits, isolate: str, label: str) -> dict[str, Any]:
+    """The Dask task: run one cell on this Dask worker's machine; outcomes as dicts, plus the machine's columns."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(PROGRESS_TOPIC, {"started": label})
+    except Exception:  # progress is best effort
+        pass
+    outcomes = run_cell(CellJob.from_json(job_json), limits, isolate, _subprocess_env())
+    return {"outcomes": [dataclasses.asdict(o) for o in outcomes], "machine": machine_columns()}
+
+
+def _worker_facts() -> dict[str, Any]:
+    from .store import benchsuite_version
+
+    return {"benchsuite_version": benchsuite_version(), **machine_columns()}
+
+
+class DaskExecutor:
+    """Cells as Dask tasks on an existing cluster (`scheduler`) or on a LocalCluster of `workers` processes."""
+
+    name = "dask"
+
+    def __init__(self, limits: Limits, isolate: str, scheduler: str | None = None,
+                 workers: int | None = None, progress: bool = True) -> None:
+        if isolate == "none":
+            raise UsageError("--isolate none runs cells inside the Dask worker, where a crash kills the worker; "
+                             "with --executor dask use --isolate cell or run")
+        if workers is not None and workers < 1:
+            raise UsageError(f"--workers got {workers}; give the number of Dask workers, e.g. --workers 2")
+        try:
+            import distributed
+        except ImportError:
+            raise UsageError("--executor dask needs dask.distributed: pip install 'distributed>=2024.1'") from None
+        import logging
+
+        self.limits, self.isolate, self.progress = limits, isolate, progress
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_SECONDS)
+            except (OSError, TimeoutError) as exc:
+                raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({one_line(exc)}); start it with "
+                                 "`dask scheduler`, or leave out --scheduler for a local cluster") from None
+            if workers:
+                try:
+                    self.client.wait_for_workers(workers, timeout=WAIT_FOR_WORKERS_SECONDS)
+                except (TimeoutError, distributed.TimeoutError):
+                    have = len(self.client.scheduler_info()["workers"])
+                    self.client.close()
+                    raise UsageError(f"the Dask cluster at {scheduler} has {have} workers, not the {workers} asked "
+                                     f"for, after {WAIT_FOR_WORKERS_SECONDS:.0f} s; start more workers or lower "
+                                     "--workers") from None
+        else:
+            # one thread per worker: a worker runs one cell at a time. No memory limit of Dask's own: each
+            # cell's worker subprocess runs under benchsuite's --memory-limit.
+            self.cluster = distributed.LocalCluster(n_workers=workers or DEFAULT_DASK_WORKERS, threads_per_worker=1,
+                                                    processes=True, memory_limit=0, dashboard_address=":0",
+                                                    silence_logs=logging.ERROR)
+            self.client = distributed.Client(self.cluster)
+        self._facts = self._check_workers()
+        try:
+            self.allowed_failures = int(self.client.run_on_scheduler(_allowed_failures))
+        except Exception:  # a scheduler that does not allow it: the client's configuration
+            import dask
+
+            self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", default=3))
+
+    def _check_workers(self) -> dict[str, Any]:
+        """Every worker's facts; refuses a cluster of mixed benchsuite versions or hardware."""
+        from .store import benchsuite_version
+
+        facts = self.client.run(_worker_facts)
+        if not facts:
+            self.close()
+            raise UsageError("the Dask cluster has no workers; start some (`dask worker ADDRESS`) or pass --workers")
+        versions = {f["benchsuite_version"] for f in facts.values()}
+        if versions != {benchsuite_version()}:
+            self.close()
+            raise UsageError(f"Dask workers run benchsuite {', '.join(sorted(versions))}, this client "
+                             f"{benchsuite_version()}; install the same benchsuite (and plugins) on every worker")
+        fingerprints = {f["hardware_fingerprint"] for f in facts.values()}
+        if len(fingerprints) > 1:
+            self.close()
+            raise UsageError(f"the Dask workers are {len(fingerprints)} kinds of machine (hardware fingerprints "
+                             f"{', '.join(sorted(fingerprints))}); speedups compare with a baseline on the same "
+                             "hardware, so run one grid per kind of machine")
+        return next(iter(facts.values()))
+
+    @property
+    def dashboard(self) -> str:
+        """The Dask dashboard's address (progress per worker), or why there is none."""
+        try:
+            return self.client.dashboard_link or "none"
+        except Exception:
+            return "none (pip install bokeh for one)"
+
+    @property
+    def worker_count(self) -> int:
+        return len(self.client.scheduler_info()["workers"])
+
+    def machine(self) -> dict[str, Any]:
+        return {k: v for k, v in self._facts.items() if k != "benchsuite_version"}
+
+    def run(self, work: Sequence[Work]) -> Iterator[Finished]:
+        from distributed import as_completed
+
+        if not work:
+            return
+        status = _JobStatus(len(work), self.progress)
+        try:
+            self.client.subscribe_topic(PROGRESS_TOPIC, status.started)
+        except Exception:
+            pass
+        futures = {}
+        for index, item in enumerate(work):
+            future = self.client.submit(dask_cell, item.job.to_json(), self.limits, self.isolate, item.label,
+                                        key=f"benchsuite-cell-{index}-{os.urandom(4).hex()}", pure=False,
+                                        priority=item.priority)
+            future.add_done_callback(status.ended_callback(item.label))
+            futures[future] = index
+        for future in as_completed(list(futures)):
+            index = futures[future]
+            try:
+                result = future.result()
+                outcomes = [Outcome(**o) for o in result["outcomes"]]
+                machine = result["machine"]
+            except Exception as exc:
+                outcomes = [_lost(exc, work[index], self.allowed_failures)] * len(work[index].job.backends)
+                machine = None
+            status.finished(work[index].label, outcomes)
+            yield Finished(index, outcomes, machine)
+            future.release()
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _allowed_failures(dask_scheduler: Any) -> int:
+    return int(dask_scheduler.allowed_failures)
+
+
+def _lost(exc: BaseException, item: Work, allowed_failures: int) -> Outcome:
+    """The outcome of a cell that Dask could not run to the end."""
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        tries = allowed_failures + 1
+        times = f"{tries} times (the cell was retried each time)" if tries > 1 else "once (no retries allowed)"
+        return Outcome("crashed", f"the Dask workers running this cell died {times}; check the workers' logs "
+                                  "and memory",
+                       traceback=str(exc))
+    if name in ("CancelledError", "FutureCancelledError"):
+        return Outcome("failed", "the Dask scheduler cancelled this cell (the cluster shut down or lost the client)",
+                       traceback=str(exc))
+    return Outcome("failed", f"the Dask task failed: {one_line(exc)}", traceback=str(exc))
+
+
+class _JobStatus:
+    """Counts cells done, running and failed, and prints a line as they change (stderr).
+
+    Dask reports a cell's start (a worker event) and its end (the future's callback) on its own threads."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self.running: set[str] = set()
+        self.ended: set[str] = set()
+        self.failed = 0
+        self.lock = threading.Lock()
+        self.last_print = 0.0
+
+    def started(self, event: Any) -> None:
+        """A Dask worker began a cell (again, when it is retried after a worker died)."""
+        label = event[1].get("started") if isinstance(event, tuple) and isinstance(event[1], dict) else None
+        with self.lock:
+            if label is None or label in self.ended:
+                return
+            self.running.add(label)
+            self._print(force=False)
+
+    def ended_callback(self, label: str) -> Callable[[Any], None]:
+        def ended(_future: Any) -> None:
+            with self.lock:
+                self.running.discard(label)
+                self.ended.add(label)
+        return ended
+
+    def finished(self, label: str, outcomes: Sequence[Outcome]) -> None:
+        with self.lock:
+            self.running.discard(label)
+            self.ended.add(label)
+            if any(o.status not in ("ok", "skipped") for o in outcomes):
+                self.failed += 1
+            self._print(force=True)
+
+    def _print(self, force: bool) -> None:
+        if not self.enabled or (not force and time.monotonic() - self.last_print < 1.0):
+            return
+        self.last_print = time.monotonic()
+        done, running = len(self.ended), len(self.running)
+        print(f"benchsuite: dask jobs: {done}/{self.total} done, {running} running, {self.failed} failed, "
+              f"{self.total - done - running} queued", file=sys.stderr, flush=True)
+
+
+def make_executor(name: str, limits: Limits, isolate: str, scheduler: str | None = None,
+                  workers: int | None = None, progress: bool = True) -> Executor:
+    """The executor the command line asked for."""
+    if name not in EXECUTORS:
+        raise UsageError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")
+    if name == "local":
+        if scheduler or workers:
+            raise UsageError("--scheduler and --workers need --executor dask")
+        return LocalExecutor(limits, isolate)
+    return DaskExecutor(limits, isolate, scheduler, workers, progress)

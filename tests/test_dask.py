@@ -1,0 +1,156 @@
+"""The Dask executor on a real 2-worker LocalCluster: rows stream into the store, timing phases never overlap,
+workers killed mid-grid lose and duplicate nothing, and re-runs reuse what is stored and cached."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import GOOD, HERE, cli
+
+pytest.importorskip("distributed")
+
+DASK_PLUGINS = HERE / "plugins" / "dask"
+ENV_BLOCK = {"BENCHSUITE_PLUGINS_BLOCK": "builtin.backends.torch-compile,builtin.backends.onnxruntime"}
+
+
+@pytest.fixture(scope="module")
+def plugins_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plugins")
+    for source in (GOOD / "toy_task.py", GOOD / "toy_methods.py", DASK_PLUGINS / "dask_methods.py"):
+        shutil.copy(source, folder / source.name)
+    return folder
+
+
+def _methods(*specs: str) -> list[str]:
+    return [arg for spec in specs for arg in ("--method", spec)]
+
+
+def _no_overlap(frame: pd.DataFrame) -> None:
+    """No two rows' timing phases overlapped in time (the host's timing lock)."""
+    timed = frame[frame["status"] == "ok"].sort_values("timing_started_at")
+    starts = timed["timing_started_at"].tolist()
+    ends = [s + pd.Timedelta(seconds=float(d)) for s, d in zip(starts, timed["timing_seconds"])]
+    for end, next_start in zip(ends, starts[1:]):
+        assert next_start >= end - pd.Timedelta(milliseconds=5), "two timing phases overlapped"
+
+
+def test_cli_grid_on_a_local_cluster_then_incremental_reruns(plugins_dir, tmp_path):
+    from benchsuite.executors import machine_columns
+    from benchsuite.store import ResultStore, run_keys
+
+    store, log = tmp_path / "store", tmp_path / "applies.txt"
+    env = {**ENV_BLOCK, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "BENCHSUITE_TEST_APPLY_LOG": str(log)}
+    common = ["run", "--quick", "--task", "toy-blobs", "--plugins-dir", str(plugins_dir), "--store", str(store),
+              "--executor", "dask", "--workers", "2"]
+    specs = ["baseline", *(f"slow-halve:tag={i}" for i in range(1, 5))]
+    first = cli(*common, *_methods(*specs), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "dask jobs: 5/5 done, 0 running, 0 failed, 0 queued" in first.stderr
+    frame = ResultStore(store).read()
+    assert len(frame) == 5 and set(frame["status"]) == {"ok"} and set(frame["executor"]) == {"dask"}
+    assert len(set(run_keys(frame))) == 5
+    assert frame["baseline_latency_p50_ms"].notna().all() and frame["realized_speedup"].notna().all()
+    machine = machine_columns()
+    assert set(frame["hardware_fingerprint"]) == {machine["hardware_fingerprint"]}
+    assert frame["timing_lock_wait_seconds"].notna().all() and frame["timing_background_cpu"].between(0, 1).all()
+    _no_overlap(frame)
+    assert sorted(log.read_text().split()) == ["1", "2", "3", "4"]
+
+    # nothing changed: nothing compressed, nothing timed, no job sent to Dask
+    again = cli(*common, *_methods(*specs), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "5 already in the store" in again.stderr and "dask jobs" not in again.stderr
+    assert len(ResultStore(store).read()) == 5 and len(log.read_text().split()) == 4
+
+    # one configuration added: only it runs; --force re-runs reuse the cached compressed models
+    more = cli(*common, *_methods(*specs, "slow-halve:tag=5"), env=env)
+    assert more.returncode == 0, more.stderr
+    assert "1 runs in" in more.stderr and "5 already in the store" in more.stderr
+    forced = cli(*common, "--force", *_methods("baseline", "slow-halve:tag=1"), env=env)
+    assert forced.returncode == 0, forced.stderr
+    frame = ResultStore(store).read()
+    assert len(frame) == 8
+    assert sorted(log.read_text().split()) == ["1", "2", "3", "4", "5"]  # tag 1 came from the cache
+    newest = frame.sort_values("created_at").iloc[-1]
+    assert newest["config"] == "slow-halve:seconds=1.0,tag=1" and bool(newest["compression_cached"])
+    assert newest["compress_seconds"] >= 1.0  # the cost of the compression that made it
+
+
+def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkeypatch):
+    """One Dask worker is SIGKILLed mid-grid from outside, and one cell kills every worker that runs it."""
+    import dask
+
+    from benchsuite.executors import DaskExecutor
+    from benchsuite.isolation import Limits
+    from benchsuite.plugins import load_plugins
+    from benchsuite.runner import RunOptions, build_grid, run_grid
+    from benchsuite.store import ResultStore, run_keys
+    from benchsuite.storecheck import check_store
+
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
+    plugins = load_plugins(plugins_dir, warn=lambda m: None, environ=ENV_BLOCK)
+    specs = ["baseline", *(f"slow-halve:seconds=3,tag={i}" for i in range(1, 6)), "kills-dask-worker"]
+    grid = build_grid(plugins, ["toy-blobs"], specs, ["torch-cpu"])
+    options = RunOptions(quick=True, limits=Limits(120))
+    store = ResultStore(tmp_path / "store")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                          "distributed.scheduler.worker-saturation": 1.0}):
+        executor = DaskExecutor(options.limits, "cell", workers=2, progress=False)
+    killed: list[int] = []
+
+    def kill_one_worker(row: dict) -> None:
+        if killed or row["config"] == "baseline":
+            return
+        pids = executor.client.run(os.getpid)
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)
+        killed.append(victim)
+
+    try:
+        rows = run_grid(plugins, grid, options, store, progress=False, on_row=kill_one_worker, executor=executor)
+    finally:
+        executor.close()
+    assert killed
+    frame = store.read()
+    assert len(rows) == len(frame) == 7 and len(set(run_keys(frame))) == 7
+    by_config = frame.set_index("config")
+    assert set(by_config.drop(index="kills-dask-worker")["status"]) == {"ok"}  # retried on another worker
+    crashed = by_config.loc["kills-dask-worker"]
+    assert crashed["status"] == "crashed" and "the Dask workers running this cell died 2 times" in crashed["error"]
+    assert check_store(store.path).clean
+    assert not _orphan_cell_workers()
+
+
+def _orphan_cell_workers() -> list[int]:
+    """Cell worker subprocesses left behind (their Dask worker died; PDEATHSIG should have killed them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"benchsuite.worker" in cmdline and b"python" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--executor", "dask", "--isolate", "none"], "with --executor dask use --isolate cell or run"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler at"),
+    (["--workers", "2"], "--scheduler and --workers need --executor dask"),
+    (["--executor", "dask", "--workers", "0"], "--workers got 0"),
+])
+def test_bad_executor_options_are_one_line_errors(args, words, tmp_path):
+    proc = cli("run", "--quick", "--task", "toy-blobs", "--plugins-dir", str(GOOD), "--store",
+               str(tmp_path / "store"), *args, env=ENV_BLOCK)
+    assert proc.returncode == 2 and words in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").glob("*.parquet"))

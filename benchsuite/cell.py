@@ -56,6 +56,9 @@ class CellJob:
     timed: bool = True
     #: load the compressed model from the artifact cache when it holds it, else store it there
     cache: bool = False
+    #: intra-op threads while compressing (0: torch's default). Several Dask workers on one machine split its
+    #: cores this way; the backends' timing and evaluation threads are not affected
+    compress_threads: int = 0
     #: how the parent loaded its plugins, so the worker loads the same ones
     plugins_dir: str | None = None
     plugin_environ: tuple[tuple[str, str], ...] = ()
@@ -196,11 +199,17 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
                             finetune_budget_seconds=job.finetune_budget_seconds,
                             example_inputs=task.example_inputs)
     seed_everything(job.seed)
+    threads = torch.get_num_threads()
+    if job.compress_threads:
+        torch.set_num_threads(job.compress_threads)
     start = time.perf_counter()
-    for method in methods:
-        model = method.apply(model, context)
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"{method.name}.apply returned {type(model).__name__}, not a torch.nn.Module")
+    try:
+        for method in methods:
+            model = method.apply(model, context)
+            if not isinstance(model, torch.nn.Module):
+                raise TypeError(f"{method.name}.apply returned {type(model).__name__}, not a torch.nn.Module")
+    finally:
+        torch.set_num_threads(threads)
     seconds = time.perf_counter() - start - context.cost.paused_seconds
     model.eval()
     return model, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,

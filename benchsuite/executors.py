@@ -178,6 +178,9 @@ class DaskExecutor:
                                                     silence_logs=logging.ERROR)
             self.client = distributed.Client(self.cluster)
         self._facts = self._check_workers()
+        #: a LocalCluster's workers share this machine: each compresses on its share of the cores (two workers
+        #: compressing with every core each made the accuracy-only suite slower than one worker here)
+        self.compress_threads = max(1, (os.cpu_count() or 1) // self.worker_count) if self.cluster else 0
         try:
             self.allowed_failures = int(self.client.run_on_scheduler(_allowed_failures))
         except Exception:  # a scheduler that does not allow it: the client's configuration
@@ -233,7 +236,8 @@ class DaskExecutor:
             pass
         futures = {}
         for index, item in enumerate(work):
-            future = self.client.submit(dask_cell, item.job.to_json(), self.limits, self.isolate, item.label,
+            job = dataclasses.replace(item.job, compress_threads=self.compress_threads)
+            future = self.client.submit(dask_cell, job.to_json(), self.limits, self.isolate, item.label,
                                         key=f"benchsuite-cell-{index}-{os.urandom(4).hex()}", pure=False,
                                         priority=item.priority)
             future.add_done_callback(status.ended_callback(item.label))

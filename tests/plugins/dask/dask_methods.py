@@ -9,7 +9,7 @@ import torch
 
 from benchsuite import CompressionMethod, Param, hookimpl
 
-#: each apply() appends a line to this file (when set), so tests can count compressions
+#: each apply() appends "<tag> <torch threads>" to this file (when set), so tests can count compressions
 APPLY_LOG = "BENCHSUITE_TEST_APPLY_LOG"
 
 
@@ -22,7 +22,7 @@ class SlowHalve(CompressionMethod):
     def apply(self, model, context):
         if os.environ.get(APPLY_LOG):
             with open(os.environ[APPLY_LOG], "a") as fh:
-                fh.write(f"{self.params['tag']}\n")
+                fh.write(f"{self.params['tag']} {torch.get_num_threads()}\n")
         time.sleep(self.params["seconds"])
         with torch.no_grad():
             for p in model.parameters():

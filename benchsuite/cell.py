@@ -20,7 +20,7 @@ from typing import Any
 
 from .allocator import warm_heap
 from .errors import BenchsuiteError, Unsupported
-from .hostlock import busy, yield_to_timing
+from .hostlock import TimingWindow, busy, timing_lock, yield_to_timing
 from .interfaces import Backend, CompressionMethod, MethodContext, Task
 from .measure import (LatencyStats, TimingPolicy, count_flops, count_params, evaluate, mean_flops,
                       serialized_weights, time_latency)
@@ -401,8 +401,6 @@ def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
     """Latency at the task batch size and at batch 1, holding the host's timing lock (hostlock.py): no other
     benchsuite timing phase runs on this machine meanwhile."""
     from datetime import datetime, timezone
-
-    from .hostlock import TimingWindow, timing_lock
 
     policy = job.timing_policy
     at_batch_inputs = [to_device(x) for x in task.latency_inputs(task.batch_size)]

@@ -290,19 +290,13 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track, isolate=args.isolate,
                          limits=limits, force=args.force, timed=not args.accuracy_only, cache=not args.no_cache,
                          **budget)
-    if args.executor == "local" and (args.scheduler or args.workers is not None):
-        raise UsageError("--scheduler and --workers need --executor dask")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers got {args.workers}; give the number of Dask workers, e.g. --workers 2")
-    if args.executor == "dask" and args.isolate == "none":
-        raise UsageError("--isolate none runs cells inside the Dask worker, where a crash kills the worker; "
-                         "with --executor dask use --isolate cell or run")
+    from .executors import check_options, make_executor
+
+    check_options(args.executor, args.isolate, args.scheduler, args.workers)  # before anything loads or starts
     plugins = _load(args)
     grid = build_grid(plugins, args.task, args.method, args.backend, suite=args.suite)
     store = ResultStore(args.store)
     store.files()  # fail early on a bad --store, before any compute
-    from .executors import make_executor
-
     start = time.perf_counter()
     executor = make_executor(args.executor, limits, args.isolate, args.scheduler, args.workers,
                              progress=not args.no_progress)

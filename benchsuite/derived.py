@@ -39,8 +39,7 @@ class Baseline:
             return None if value is None else kind(value)
 
         def samples(column: str) -> tuple[float, ...]:
-            value = row.get(column)
-            return () if value is None or isinstance(value, float) else tuple(float(v) for v in value)
+            return tuple(float(v) for v in _samples(row.get(column)))
 
         return cls(number("score", float), number("latency_p50_ms", float), number("latency_b1_p50_ms", float),
                    number("model_size_bytes", int), number("flops", int), samples("latency_samples_ms"),

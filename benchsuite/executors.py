@@ -14,6 +14,7 @@ compress and score side by side but never time side by side on one machine.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -129,6 +130,20 @@ def dask_cell(job_json: str, limits: Limits, isolate: str, label: str) -> dict[s
     return {"outcomes": [dataclasses.asdict(o) for o in outcomes], "machine": machine_columns()}
 
 
+@contextlib.contextmanager
+def _environ_kept() -> Iterator[None]:
+    """Restore this process's environment afterwards: starting a LocalCluster sets OMP_NUM_THREADS=1 (and MKL's
+    and OpenBLAS's) in the client's own os.environ, which every process it starts later (a local cell worker,
+    a later run in the same Python session) would inherit."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
+
+
 def _worker_facts() -> dict[str, Any]:
     from .store import benchsuite_version
 
@@ -142,11 +157,7 @@ class DaskExecutor:
 
     def __init__(self, limits: Limits, isolate: str, scheduler: str | None = None,
                  workers: int | None = None, progress: bool = True) -> None:
-        if isolate == "none":
-            raise UsageError("--isolate none runs cells inside the Dask worker, where a crash kills the worker; "
-                             "with --executor dask use --isolate cell or run")
-        if workers is not None and workers < 1:
-            raise UsageError(f"--workers got {workers}; give the number of Dask workers, e.g. --workers 2")
+        check_options("dask", isolate, scheduler, workers)
         try:
             import distributed
         except ImportError:
@@ -173,9 +184,10 @@ class DaskExecutor:
         else:
             # one thread per worker: a worker runs one cell at a time. No memory limit of Dask's own: each
             # cell's worker subprocess runs under benchsuite's --memory-limit.
-            self.cluster = distributed.LocalCluster(n_workers=workers or DEFAULT_DASK_WORKERS, threads_per_worker=1,
-                                                    processes=True, memory_limit=0, dashboard_address=":0",
-                                                    silence_logs=logging.ERROR)
+            with _environ_kept():  # the nanny caps OMP/MKL/OpenBLAS threads in this process's environment too
+                self.cluster = distributed.LocalCluster(n_workers=workers or DEFAULT_DASK_WORKERS,
+                                                        threads_per_worker=1, processes=True, memory_limit=0,
+                                                        dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = distributed.Client(self.cluster)
         self._facts = self._check_workers()
         #: a LocalCluster's workers share this machine: each compresses on its share of the cores (two workers
@@ -307,14 +319,16 @@ class _JobStatus:
     def ended_callback(self, label: str) -> Callable[[Any], None]:
         def ended(_future: Any) -> None:
             with self.lock:
-                self.running.discard(label)
-                self.ended.add(label)
+                self._end(label)
         return ended
+
+    def _end(self, label: str) -> None:
+        self.running.discard(label)
+        self.ended.add(label)
 
     def finished(self, label: str, outcomes: Sequence[Outcome]) -> None:
         with self.lock:
-            self.running.discard(label)
-            self.ended.add(label)
+            self._end(label)  # the done callback may not have run yet
             if any(o.status not in ("ok", "skipped") for o in outcomes):
                 self.failed += 1
             self._print(force=True)
@@ -328,13 +342,23 @@ class _JobStatus:
               f"{self.total - done - running} queued", file=sys.stderr, flush=True)
 
 
+def check_options(name: str, isolate: str, scheduler: str | None = None, workers: int | None = None) -> None:
+    """Refuse executor options that do not go together (before anything is loaded or started)."""
+    if name not in EXECUTORS:
+        raise UsageError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")
+    if name == "local" and (scheduler or workers is not None):
+        raise UsageError("--scheduler and --workers need --executor dask")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers got {workers}; give the number of Dask workers, e.g. --workers 2")
+    if name == "dask" and isolate == "none":
+        raise UsageError("--isolate none runs cells inside the Dask worker, where a crash kills the worker; "
+                         "with --executor dask use --isolate cell or run")
+
+
 def make_executor(name: str, limits: Limits, isolate: str, scheduler: str | None = None,
                   workers: int | None = None, progress: bool = True) -> Executor:
     """The executor the command line asked for."""
-    if name not in EXECUTORS:
-        raise UsageError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")
+    check_options(name, isolate, scheduler, workers)
     if name == "local":
-        if scheduler or workers:
-            raise UsageError("--scheduler and --workers need --executor dask")
         return LocalExecutor(limits, isolate)
     return DaskExecutor(limits, isolate, scheduler, workers, progress)

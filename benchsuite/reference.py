@@ -50,20 +50,18 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
         with exclusive(folder / ".locks" / key):  # a second worker (Dask) waits for the first's build, then loads it
             if not (weights.exists() and meta.exists()):
                 return _build(make, build, key, folder, weights, meta)
+    fix = f"delete {weights} and {meta} and run again to rebuild it"
+    try:
+        expected = json.loads(meta.read_text(encoding="utf-8"))["sha256"]
+        if not (isinstance(expected, str) and len(expected) == 64):
+            raise ValueError("no sha256")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"cached reference model {weights}: its checksum file {meta.name} is unreadable "
+                        f"({type(exc).__name__}); {fix}") from None
+    verify_sha256(weights, expected, "cached reference model", fix)
     model = make()
-    if weights.exists() and meta.exists():
-        fix = f"delete {weights} and {meta} and run again to rebuild it"
-        try:
-            expected = json.loads(meta.read_text(encoding="utf-8"))["sha256"]
-            if not (isinstance(expected, str) and len(expected) == 64):
-                raise ValueError("no sha256")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"cached reference model {weights}: its checksum file {meta.name} is unreadable "
-                            f"({type(exc).__name__}); {fix}") from None
-        verify_sha256(weights, expected, "cached reference model", fix)
-        load_model(model, str(weights), strict=True)
-        return model.eval()
-    return _build(make, build, key, folder, weights, meta)
+    load_model(model, str(weights), strict=True)
+    return model.eval()
 
 
 def _build(make: Callable[[], nn.Module], build: Callable[[nn.Module], nn.Module], key: str, folder: Path,

@@ -217,8 +217,6 @@ def _available_backend(cls: type[Backend]) -> Backend | None:
         return None
 
 
-
-
 class Progress:
     """Progress bars (stderr, only on a terminal) and one log line per finished cell."""
 
@@ -305,7 +303,7 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
     executor = executor or LocalExecutor(options.limits, options.isolate)
     try:
         done = frozenset() if options.force or store is None else frozenset(
-            store.done_keys(timed=options.timed or None))
+            store.done_keys(timed_only=options.timed))
         session = _Session(plugins, options, run_id, bars, emit, backends, done, store, executor.name,
                            dict(executor.machine()))
         cells: list[_Cell] = []
@@ -416,8 +414,10 @@ def _run_cells(session: _Session, cells: Sequence[_Cell], executor: Executor) ->
     Rows of cells that run nothing go out in grid order as the run passes them. A measured cell's rows need its
     task's baseline on the same backend: when another cell of the task finishes first (Dask), its rows wait."""
     order = [i for i, cell in enumerate(cells) if cell.runnable]
-    work = [Work(_job(session, cells[i]), _label(cells[i]), 1 if cells[i].pipeline.is_baseline else 0,
-                 _run_here(session, cells[i]) if session.options.isolate == "none" else None) for i in order]
+    jobs = [_job(session, cells[i]) for i in order]
+    work = [Work(job, _label(cells[i]), 1 if cells[i].pipeline.is_baseline else 0,
+                 _run_here(session, cells[i], job) if session.options.isolate == "none" else None)
+            for i, job in zip(order, jobs)]
     static = iter(i for i, cell in enumerate(cells) if not cell.runnable)
     next_static = next(static, None)
     waiting: dict[int, list[tuple[_Cell, Finished]]] = {}
@@ -496,12 +496,11 @@ def _measured_rows(session: _Session, cell: _Cell, finished: Finished) -> list[d
     return rows
 
 
-def _run_here(session: _Session, cell: _Cell) -> Callable[[], list[Outcome]]:
+def _run_here(session: _Session, cell: _Cell, job: CellJob) -> Callable[[], list[Outcome]]:
     """``--isolate none``: the cell in this process."""
 
     def run() -> list[Outcome]:
         state = cell.state
-        job = _job(session, cell)
         if state.reference is None and state.setup_error is None:
             try:
                 state.reference = state.task.reference_model(cache_dir())

@@ -295,13 +295,13 @@ class ResultStore:
         return self._read([c for c in COLUMNS if c not in exclude], warn)
 
     def done_keys(self, statuses: Collection[str] = ("ok", "skipped"),
-                  warn: Callable[[str], None] | None = None, timed: bool | None = None) -> set[str]:
+                  warn: Callable[[str], None] | None = None, timed_only: bool = False) -> set[str]:
         """`run_key` of every stored row whose status is in `statuses`: the runs a resumed grid need not redo.
-        With `timed` true, only rows that measured latency count (an `--accuracy-only` row does not make a full
+        With `timed_only`, only rows that measured latency count (an `--accuracy-only` row does not make a full
         run skip its configuration). Reads only the key columns, status and timed; skips unreadable files."""
         frame = self._read([*RUN_KEY_COLUMNS, "status", "timed"], warn)
         keep = frame["status"].isin(list(statuses)).fillna(False).astype(bool)
-        if timed:
+        if timed_only:
             keep &= frame["timed"].fillna(True).astype(bool)
         return set(run_keys(frame[keep]))
 

@@ -38,33 +38,31 @@ def main(argv: list[str]) -> int:
     job_path, events_path = Path(argv[0]), Path(argv[1])
     from .hostlock import busy  # no torch: the heavy imports below run inside busy()
 
-    setup = busy()  # importing torch, loading data, (once per machine) building the reference: not beside a timing
-    setup.__enter__()
-    from .cell import CellJob, execute, one_line
-    from .paths import cache_dir
-    from .plugins import load_plugins
+    # importing torch, loading data and (once per machine) building the reference: never beside a timing phase
+    with busy():
+        from .cell import CellJob, execute, one_line
+        from .paths import cache_dir
+        from .plugins import load_plugins
 
-    job = CellJob.from_json(job_path.read_text())
-    out = open(events_path, "a", encoding="utf-8")
+        job = CellJob.from_json(job_path.read_text())
+        out = open(events_path, "a", encoding="utf-8")
 
-    def events(event: dict[str, Any]) -> None:
-        out.write(json.dumps(event, default=_jsonable) + "\n")
-        out.flush()
+        def events(event: dict[str, Any]) -> None:
+            out.write(json.dumps(event, default=_jsonable) + "\n")
+            out.flush()
 
-    try:
-        plugins = load_plugins(job.plugins_dir, environ=dict(job.plugin_environ), warn=lambda m: None)
-        task = plugins.tasks.get(job.task)()
-        reference = task.reference_model(cache_dir())
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        import traceback
+        try:
+            plugins = load_plugins(job.plugins_dir, environ=dict(job.plugin_environ), warn=lambda m: None)
+            task = plugins.tasks.get(job.task)()
+            reference = task.reference_model(cache_dir())
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            import traceback
 
-        events({"event": "setup_failed", "error": f"task {job.task} could not be set up: {one_line(exc)}",
-                "traceback": traceback.format_exc()})
-        return 0
-    finally:
-        setup.__exit__(None, None, None)
+            events({"event": "setup_failed", "error": f"task {job.task} could not be set up: {one_line(exc)}",
+                    "traceback": traceback.format_exc()})
+            return 0
     execute(job, plugins, task, reference, events)
     events({"event": "done"})
     out.close()

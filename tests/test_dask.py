@@ -106,9 +106,12 @@ def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkey
     grid = build_grid(plugins, ["toy-blobs"], specs, ["torch-cpu"])
     options = RunOptions(quick=True, limits=Limits(120))
     store = ResultStore(tmp_path / "store")
+    environ = dict(os.environ)
     with dask.config.set({"distributed.scheduler.allowed-failures": 1,
                           "distributed.scheduler.worker-saturation": 1.0}):
         executor = DaskExecutor(options.limits, "cell", workers=2, progress=False)
+    # the nanny's OMP/MKL/OpenBLAS caps must not leak into this process (later local workers would inherit them)
+    assert dict(os.environ) == environ
     killed: list[int] = []
 
     def kill_one_worker(row: dict) -> None:

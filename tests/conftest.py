@@ -107,3 +107,9 @@ def random_images(batch_size, seed, size=28, classes=10):
     g = torch.Generator().manual_seed(seed)
     while True:
         yield (torch.randn(batch_size, 1, size, size, generator=g),), torch.randint(0, classes, (batch_size,), generator=g)
+
+
+def pytest_collection_modifyitems(items):
+    """The end-to-end tests on the real models first: under `.ci/run`'s two pytest workers the longest file then
+    starts at once and the short files fill the other worker around it (one stable sort, same on every worker)."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

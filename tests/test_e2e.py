@@ -64,16 +64,19 @@ def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_p
 
 
 def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(tmp_path):
-    """torch-compile and onnxruntime on both real tasks: the baseline, ort-int8 (onnxruntime only), a torch.ao
-    model the ONNX exporter cannot take, and a PT2E int8 graph that inductor lowers to int8 kernels."""
+    """torch-compile and onnxruntime on both real tasks: the baseline and ort-int8 (onnxruntime only); on
+    mnist-cnn also a torch.ao model the ONNX exporter cannot take and a PT2E int8 graph that inductor lowers to
+    int8 kernels. (MiniLM's PT2E graph costs about two minutes to compile; `scripts/main` measures it.)"""
     store = tmp_path / "store"
-    methods = ["ort-int8", "dynamic-int8", "static-int8"]
-    proc = cli("run", "--quick", "--no-progress", "--no-cache", "--isolate", "none", "--store", str(store), "--backend", "torch-compile",
-               "--backend", "onnxruntime", *[a for m in methods for a in ("--method", m)])
-    assert proc.returncode == 0, proc.stderr
+    backends = ["--backend", "torch-compile", "--backend", "onnxruntime"]
+    for task, methods in (("mnist-cnn", ["ort-int8", "dynamic-int8", "static-int8"]),
+                          ("sentiment-minilm", ["ort-int8"])):
+        proc = cli("run", "--quick", "--no-progress", "--no-cache", "--isolate", "none", "--store", str(store),
+                   "--task", task, *backends, *[a for m in methods for a in ("--method", m)])
+        assert proc.returncode == 0, proc.stderr
     rows = json.loads(cli("results", "--store", str(store), "--format", "json", check=0).stdout)
     by = {(r["task"], r["method"], r["backend"]): r for r in rows}
-    assert len(rows) == 2 * 4 * 2
+    assert len(rows) == (4 + 2) * 2
     for task, floor in (("mnist-cnn", 0.97), ("sentiment-minilm", 0.78)):
         for backend in ("torch-compile", "onnxruntime"):
             base = by[(task, "baseline", backend)]
@@ -82,10 +85,10 @@ def test_compiling_backends_measure_real_models_and_refuse_what_they_cannot_run(
         assert ort["status"] == "ok" and ort["score"] >= by[(task, "baseline", "onnxruntime")]["score"] - 0.03
         assert ort["size_ratio"] < 0.7  # MatMul/Gemm weights in int8; the embeddings stay fp32 (MiniLM: 0.66)
         assert by[(task, "ort-int8", "torch-compile")]["status"] == "skipped"
-        exported = by[(task, "dynamic-int8", "onnxruntime")]
-        assert exported["status"] == "skipped" and "torch.onnx.export cannot export" in exported["error"]
-        compiled = by[(task, "static-int8", "torch-compile")]
-        assert compiled["status"] == "ok" and compiled["score"] >= floor - 0.02
+    exported = by[("mnist-cnn", "dynamic-int8", "onnxruntime")]
+    assert exported["status"] == "skipped" and "torch.onnx.export cannot export" in exported["error"]
+    compiled = by[("mnist-cnn", "static-int8", "torch-compile")]
+    assert compiled["status"] == "ok" and compiled["score"] >= 0.95
 
 
 def test_real_models_run_in_worker_processes_with_their_limits_and_checks(tmp_path):

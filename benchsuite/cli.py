@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -576,10 +577,21 @@ def _leaderboard(args: argparse.Namespace) -> int:
     print(f"benchsuite: leaderboard on http://{args.host}:{args.port} (store {store}); Ctrl-C stops it",
           file=sys.stderr)
     env = {**os.environ, "BENCHSUITE_STORE": str(store)}
+    server = subprocess.Popen(command, env=env)
+    # a SIGTERM (kill, a service manager, a test's teardown) reaches only this process: pass it on, or the
+    # Streamlit server is orphaned and keeps the port
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
     try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
+        return server.wait()
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches both; a SIGINT sent to this process alone does not
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

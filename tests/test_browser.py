@@ -36,6 +36,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start(tmp_path) -> tuple[subprocess.Popen, str]:
+    """`benchsuite leaderboard` on a free port, once it answers its health check."""
+    ResultStore(tmp_path / "store").append(rows())
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "benchsuite.cli", "leaderboard", "--store",
+                               str(tmp_path / "store"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while not _healthy(url):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"leaderboard did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    return server, url
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 @pytest.fixture
 def leaderboard(tmp_path):
     missing = _browser_missing()
@@ -43,31 +77,21 @@ def leaderboard(tmp_path):
         if os.environ.get("BENCHSUITE_REQUIRE_BROWSER") == "1":
             pytest.fail(missing)
         pytest.skip(missing)
-    ResultStore(tmp_path / "store").append(rows())
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "benchsuite.cli", "leaderboard", "--store",
-                               str(tmp_path / "store"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"leaderboard did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.5)
+    server, url = _start(tmp_path)
     yield url
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    _stop(server)
+
+
+def test_sigterm_stops_the_streamlit_server_too(tmp_path):
+    """`benchsuite leaderboard` runs Streamlit as a child: a SIGTERM to the command must not orphan it (it kept
+    the port and ran on after CI's browser test)."""
+    server, url = _start(tmp_path)
+    _stop(server)
+    assert server.returncode is not None
+    deadline = time.monotonic() + 20
+    while _healthy(url) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _healthy(url), "the Streamlit server still answers after its benchsuite command was stopped"
 
 
 def test_leaderboard_in_a_real_browser(leaderboard, tmp_path):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .cell import CellJob, Outcome, one_line
+from .daskquiet import QUIET, YAML, louder, worker_settings
 from .errors import UsageError
 from .isolation import Limits, run_isolated
 
@@ -156,13 +157,17 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(self, limits: Limits, isolate: str, scheduler: str | None = None,
-                 workers: int | None = None, progress: bool = True) -> None:
+                 workers: int | None = None, progress: bool = True,
+                 warn: Callable[[str], None] = lambda message: print(f"benchsuite: warning: {message}",
+                                                                      file=sys.stderr)) -> None:
         check_options("dask", isolate, scheduler, workers)
         try:
             import distributed
         except ImportError:
             raise UsageError("--executor dask needs dask.distributed: pip install 'distributed>=2024.1'") from None
         import logging
+
+        import dask
 
         self.limits, self.isolate, self.progress = limits, isolate, progress
         self.cluster = None
@@ -184,12 +189,13 @@ class DaskExecutor:
         else:
             # one thread per worker: a worker runs one cell at a time. No memory limit of Dask's own: each
             # cell's worker subprocess runs under benchsuite's --memory-limit.
-            with _environ_kept():  # the nanny caps OMP/MKL/OpenBLAS threads in this process's environment too
+            # Dask's profiler and 20 ms ticks turned down (daskquiet.py): they ran beside every timing phase
+            with _environ_kept(), dask.config.set(QUIET):
                 self.cluster = distributed.LocalCluster(n_workers=workers or DEFAULT_DASK_WORKERS,
                                                         threads_per_worker=1, processes=True, memory_limit=0,
                                                         dashboard_address=":0", silence_logs=logging.ERROR)
-            self.client = distributed.Client(self.cluster)
-        self._facts = self._check_workers()
+                self.client = distributed.Client(self.cluster)
+        self._facts = self._check_workers(warn)
         #: a LocalCluster's workers share this machine: each compresses on its share of the cores (two workers
         #: compressing with every core each made the accuracy-only suite slower than one worker here)
         self.compress_threads = max(1, (os.cpu_count() or 1) // self.worker_count) if self.cluster else 0
@@ -200,8 +206,9 @@ class DaskExecutor:
 
             self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", default=3))
 
-    def _check_workers(self) -> dict[str, Any]:
-        """Every worker's facts; refuses a cluster of mixed benchsuite versions or hardware."""
+    def _check_workers(self, warn: Callable[[str], None]) -> dict[str, Any]:
+        """Every worker's facts; refuses a cluster of mixed benchsuite versions or hardware, and warns about
+        workers whose Dask monitors would run beside the timing (daskquiet.py)."""
         from .store import benchsuite_version
 
         facts = self.client.run(_worker_facts)
@@ -219,6 +226,10 @@ class DaskExecutor:
             raise UsageError(f"the Dask workers are {len(fingerprints)} kinds of machine (hardware fingerprints "
                              f"{', '.join(sorted(fingerprints))}); speedups compare with a baseline on the same "
                              "hardware, so run one grid per kind of machine")
+        loud = {" ".join(louder(settings)) for settings in self.client.run(worker_settings).values()} - {""}
+        if loud:
+            warn(f"the Dask workers run {'; '.join(sorted(loud))}: Dask's monitors will run beside every timing "
+                 f"phase; start the workers with DASK_CONFIG={YAML} (README, \"Existing clusters\")")
         return next(iter(facts.values()))
 
     @property

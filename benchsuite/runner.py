@@ -24,6 +24,7 @@ from .derived import Baseline, relative_columns
 from .cell import QUICK_EVAL_SAMPLES, QUICK_FINETUNE_STEPS, CellJob, Outcome, execute, one_line
 from .errors import UsageError
 from .executors import Executor, Finished, LocalExecutor, Work
+from .hostlock import busy
 from .interfaces import Availability, Backend, CompressionMethod, Task
 from .isolation import DEFAULT_TIME_LIMIT_SECONDS, Limits
 from .measure import TimingPolicy
@@ -283,10 +284,13 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
     rows: list[dict[str, Any]] = []
 
     def emit(row: dict[str, Any]) -> None:
-        row = _valid(row)
-        rows.append(row)
-        if store is not None:
-            store.append([row])
+        # checking and writing a row is this process's heaviest work during a grid: not beside a timing phase
+        # (on a LocalCluster the cells time on this machine while the client writes the rows of others)
+        with busy():
+            row = _valid(row)
+            rows.append(row)
+            if store is not None:
+                store.append([row])
         bars.finished(row)
         if on_row is not None:
             on_row(row)

@@ -201,3 +201,24 @@ def test_timing_window_sees_a_busy_neighbour():
     assert busy.background_cpu is not None and quiet.background_cpu is not None
     assert busy.background_cpu >= 0.5 / cores  # one spinning process is one core's worth
     assert 0.0 <= quiet.background_cpu <= 1.0
+
+
+def test_the_runner_writes_rows_inside_a_busy_section(toy_plugins, toy_cache, one_thread, tmp_path):
+    """On a LocalCluster the client writes one cell's row while another cell times on the same machine: the
+    write holds the machine shared (hostlock.busy), so it waits for a timing phase instead of running beside it."""
+    from benchsuite import hostlock
+    from benchsuite.runner import RunOptions, build_grid, run_grid
+    from benchsuite.store import ResultStore
+
+    seen = []
+
+    class Recording(ResultStore):
+        def append(self, rows):
+            seen.append(bool(hostlock._busy_fds))
+            return super().append(rows)
+
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["baseline", "toy-halve"], ["torch-cpu"])
+    rows = run_grid(toy_plugins, grid, RunOptions(quick=True, isolate="none"), Recording(tmp_path / "s"),
+                    progress=False)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert seen == [True, True] and not hostlock._busy_fds

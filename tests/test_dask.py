@@ -164,3 +164,50 @@ def test_bad_executor_options_are_one_line_errors(args, words, tmp_path):
     assert proc.returncode == 2 and words in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").glob("*.parquet"))
+
+
+def test_dask_timing_yaml_holds_the_quiet_settings():
+    import yaml
+
+    from benchsuite.daskquiet import QUIET, YAML, louder
+
+    def flat(tree, prefix=""):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from flat(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    assert dict(flat(yaml.safe_load(YAML.read_text()))) == dict(QUIET)
+    assert louder(QUIET) == [] and louder({**QUIET, "distributed.admin.tick.interval": "2s"}) == []
+    assert louder({**QUIET, "distributed.admin.tick.interval": "20ms"}) == ["distributed.admin.tick.interval=20ms"]
+    assert louder({**QUIET, "distributed.worker.profile.enabled": True}) == ["distributed.worker.profile.enabled=True"]
+
+
+def test_the_local_cluster_is_quiet_and_a_loud_cluster_is_named():
+    """benchsuite's LocalCluster runs without Dask's profiler and fast ticks; an existing cluster whose workers
+    run them gets a warning that names the settings and the YAML file to start the workers with."""
+    import logging
+
+    import distributed
+
+    from benchsuite.daskquiet import QUIET, YAML, worker_settings
+    from benchsuite.executors import DaskExecutor
+    from benchsuite.isolation import Limits
+
+    warnings: list[str] = []
+    quiet = DaskExecutor(Limits(60), "cell", workers=2, progress=False, warn=warnings.append)
+    try:
+        assert list(quiet.client.run(worker_settings).values()) == [dict(QUIET)] * 2
+    finally:
+        quiet.close()
+    assert warnings == []
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as loud_cluster:
+        loud = DaskExecutor(Limits(60), "cell", scheduler=loud_cluster.scheduler_address, progress=False,
+                            warn=warnings.append)
+        loud.close()
+    assert len(warnings) == 1
+    assert "distributed.worker.profile.enabled=True" in warnings[0] and "tick.interval=20ms" in warnings[0]
+    assert f"DASK_CONFIG={YAML}" in warnings[0]

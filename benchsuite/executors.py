@@ -190,10 +190,16 @@ class DaskExecutor:
             # one thread per worker: a worker runs one cell at a time. No memory limit of Dask's own: each
             # cell's worker subprocess runs under benchsuite's --memory-limit.
             # Dask's profiler and 20 ms ticks turned down (daskquiet.py): they ran beside every timing phase
+            count = workers or DEFAULT_DASK_WORKERS
             with _environ_kept(), dask.config.set(QUIET):
-                self.cluster = distributed.LocalCluster(n_workers=workers or DEFAULT_DASK_WORKERS,
-                                                        threads_per_worker=1, processes=True, memory_limit=0,
-                                                        dashboard_address=":0", silence_logs=logging.ERROR)
+                try:
+                    self.cluster = distributed.LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                                            memory_limit=0, dashboard_address=":0",
+                                                            silence_logs=logging.ERROR)
+                except (RuntimeError, OSError, TimeoutError) as exc:
+                    raise UsageError(f"could not start a local Dask cluster of {count} workers ({one_line(exc)}); "
+                                     "check free memory and processes, or start the workers yourself (`dask "
+                                     "scheduler`, `dask worker ADDRESS`) and pass --scheduler ADDRESS") from None
                 self.client = distributed.Client(self.cluster)
         self._facts = self._check_workers(warn)
         #: a LocalCluster's workers share this machine: each compresses on its share of the cores (two workers

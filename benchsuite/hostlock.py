@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,28 @@ def _intent(path: Path) -> Path:
 #: file descriptors of this process's `busy` sections (innermost last): `yield_to_timing` releases them
 _busy_fds: list[int] = []
 _timing = False
+#: told True when this process starts waiting for the machine (a timing phase, a busy section, or a step aside
+#: for another's timing phase) and False when it has it: a worker reports these, so that the parent's per-phase
+#: time limit does not count the time its phase queued behind other benchsuite runs on this machine
+_wait_listener: Callable[[bool], None] | None = None
+
+
+def set_wait_listener(listener: Callable[[bool], None] | None) -> None:
+    """Call `listener(True)` when this process starts waiting for the machine, `listener(False)` when it has it."""
+    global _wait_listener
+    _wait_listener = listener
+
+
+@contextmanager
+def _waiting() -> Iterator[None]:
+    listener = _wait_listener
+    if listener is not None:
+        listener(True)
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener(False)
 
 
 @contextmanager
@@ -70,8 +92,9 @@ def timing_lock(path: Path | None = None) -> Iterator[float]:
     start = time.perf_counter()
     intent, main = _open(_intent(path)), _open(path)
     try:
-        fcntl.flock(intent, fcntl.LOCK_EX)  # busy phases step aside at their next batch boundary
-        fcntl.flock(main, fcntl.LOCK_EX)  # ... and every other timing or busy phase has ended or stepped aside
+        with _waiting():
+            fcntl.flock(intent, fcntl.LOCK_EX)  # busy phases step aside at their next batch boundary
+            fcntl.flock(main, fcntl.LOCK_EX)  # ... and every other timing or busy phase has ended or stepped aside
         _timing = True
         try:
             yield time.perf_counter() - start
@@ -93,8 +116,9 @@ def busy(path: Path | None = None) -> Iterator[None]:
     path = path or lock_path()
     fd = _open(path)
     try:
-        _wait_for_intent(path)
-        fcntl.flock(fd, fcntl.LOCK_SH)
+        with _waiting():
+            _wait_for_intent(path)
+            fcntl.flock(fd, fcntl.LOCK_SH)
         _busy_fds.append(fd)
         try:
             yield
@@ -132,11 +156,12 @@ def yield_to_timing(path: Path | None = None) -> float:
     finally:
         os.close(intent)
     start = time.perf_counter()
-    for fd in _busy_fds:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    _wait_for_intent(path)
-    for fd in _busy_fds:
-        fcntl.flock(fd, fcntl.LOCK_SH)
+    with _waiting():
+        for fd in _busy_fds:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        _wait_for_intent(path)
+        for fd in _busy_fds:
+            fcntl.flock(fd, fcntl.LOCK_SH)
     return time.perf_counter() - start
 
 

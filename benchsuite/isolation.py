@@ -2,8 +2,10 @@
 
 The parent watches the worker's events (cell.py) to know the phase it is in: setting up the task, compressing,
 or measuring on backend i. Each phase has its own wall-time limit. A phase that runs past it is killed and
-recorded as ``timeout``; a worker that dies (signal, abort, exit, the memory limit) is recorded as ``crashed``
-for the phase it was in. Backends the dead worker never reached run in a fresh worker.
+recorded as ``timeout``. The time a worker spends queued for the machine (hostlock.py: another run's timing
+phase, or this one's waiting for other runs' heavy work) is not the phase's own and is left out of its limit; a
+single wait longer than WAIT_LIMIT_FACTOR times the limit is a timeout of its own. A worker that dies (signal,
+abort, exit, the memory limit) is recorded as ``crashed`` for the phase it was in. Backends the dead worker never reached run in a fresh worker.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ DEFAULT_TIME_LIMIT_SECONDS = 1800.0
 #: share of the machine's physical memory a worker may hold by default
 DEFAULT_MEMORY_FRACTION = 0.75
 POLL_SECONDS = 0.25
+#: a worker may queue for the machine this many times its phase limit in one wait before it counts as hung
+WAIT_LIMIT_FACTOR = 4
 LOG_TAIL_LINES = 200
 
 
@@ -146,11 +150,12 @@ def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = No
                                     start_new_session=True, env=dict(env) if env is not None else None)
         phase: str | int = "setup"  # setup | compress | backend index | between
         phase_start, offset, cost, killed = time.monotonic(), 0, {}, None
+        waiting_since: float | None = None  # the worker is queued for the machine (hostlock.py) since then
         setup_error: tuple[str, str] | None = None
         done = False
 
         def read_events() -> None:
-            nonlocal offset, phase, phase_start, cost, setup_error, done
+            nonlocal offset, phase, phase_start, waiting_since, cost, setup_error, done
             with open(events_file, "rb") as fh:
                 fh.seek(offset)
                 chunk = fh.read()
@@ -159,7 +164,13 @@ def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = No
             for line in complete.splitlines():
                 event = json.loads(line)
                 kind = event["event"]
-                if kind == "compressing":
+                if kind == "waiting":
+                    waiting_since = time.monotonic()
+                elif kind == "resumed":
+                    if waiting_since is not None:
+                        phase_start += time.monotonic() - waiting_since  # the queueing is not the phase's
+                    waiting_since = None
+                elif kind == "compressing":
                     phase, phase_start = "compress", time.monotonic()
                 elif kind == "compressed":
                     cost = event["cost"]
@@ -182,7 +193,15 @@ def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = No
                 except subprocess.TimeoutExpired:
                     pass
                 read_events()
-                elapsed = time.monotonic() - phase_start
+                now = time.monotonic()
+                if waiting_since is not None and now - waiting_since > WAIT_LIMIT_FACTOR * limits.time_limit_seconds:
+                    killed = ("timeout", f"{_phase_words(phase, job)} waited {now - waiting_since:.0f} s for the "
+                                         "machine, held by another benchsuite run's phase; raise --time-limit, or "
+                                         "find the run that holds it")
+                    _kill_group(proc, dump_stacks=True)
+                    returncode = proc.returncode
+                    break
+                elapsed = (waiting_since if waiting_since is not None else now) - phase_start
                 if elapsed > limits.time_limit_seconds:
                     killed = ("timeout", f"{_phase_words(phase, job)} ran past the {limits.time_limit_seconds:g} s "
                                          "time limit; raise --time-limit if it needs longer")

@@ -36,8 +36,16 @@ def main(argv: list[str]) -> int:
     faulthandler.enable()  # a segfault or abort leaves a Python traceback in the crash log
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent asks for the stacks before a kill
     job_path, events_path = Path(argv[0]), Path(argv[1])
-    from .hostlock import busy  # no torch: the heavy imports below run inside busy()
+    from .hostlock import busy, set_wait_listener  # no torch: the heavy imports below run inside busy()
 
+    out = open(events_path, "a", encoding="utf-8")
+
+    def events(event: dict[str, Any]) -> None:
+        out.write(json.dumps(event, default=_jsonable) + "\n")
+        out.flush()
+
+    # the parent stops a phase's clock while this worker queues for the machine (isolation.py)
+    set_wait_listener(lambda waiting: events({"event": "waiting" if waiting else "resumed"}))
     # importing torch, loading data and (once per machine) building the reference: never beside a timing phase
     with busy():
         from .cell import CellJob, execute, one_line
@@ -45,12 +53,6 @@ def main(argv: list[str]) -> int:
         from .plugins import load_plugins
 
         job = CellJob.from_json(job_path.read_text())
-        out = open(events_path, "a", encoding="utf-8")
-
-        def events(event: dict[str, Any]) -> None:
-            out.write(json.dumps(event, default=_jsonable) + "\n")
-            out.flush()
-
         try:
             plugins = load_plugins(job.plugins_dir, environ=dict(job.plugin_environ), warn=lambda m: None)
             task = plugins.tasks.get(job.task)()

@@ -1,4 +1,5 @@
 import os
+import re
 from datetime import datetime, timezone
 import subprocess
 import sys
@@ -65,6 +66,26 @@ def cli(*args, env=None, check=None):
     if check is not None:
         assert proc.returncode == check, proc.stderr
     return proc
+
+
+#: set in the fresh process that `in_fresh_process` starts: the node id of the test it runs there
+FRESH = "BENCHSUITE_TEST_FRESH"
+
+
+def in_fresh_process(request) -> bool:
+    """Runs this test again in a new Python process and returns True (the caller then returns, its work done
+    there), unless this already is that process (False: run the body). For tests that start a Dask LocalCluster
+    in-process: in CI, the LocalCluster started inside a long-lived pytest worker failed twice with "Nanny failed
+    to start worker process", while the same clusters started by `benchsuite run` in a fresh process passed."""
+    nodeid = request.node.nodeid
+    if os.environ.get(FRESH) == nodeid:
+        return False
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", nodeid],
+                          cwd=REPO, env={**os.environ, FRESH: nodeid},
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"{nodeid} failed in a fresh process:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    assert re.search(r"^1 passed", proc.stdout, re.M), proc.stdout[-3000:]  # it ran, and was not skipped or deselected
+    return True
 
 
 def make_row(**overrides):

@@ -222,3 +222,39 @@ def test_the_runner_writes_rows_inside_a_busy_section(toy_plugins, toy_cache, on
                     progress=False)
     assert [r["status"] for r in rows] == ["ok", "ok"]
     assert seen == [True, True] and not hostlock._busy_fds
+
+
+def _hold_timing_lock(path, seconds: float) -> subprocess.Popen:
+    """Another benchsuite run's timing phase: a process that holds the machine for `seconds`."""
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from benchsuite.hostlock import timing_lock\n"
+                               f"with timing_lock(__import__('pathlib').Path({str(path)!r})):\n"
+                               f"    print('held', flush=True); time.sleep({seconds})"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize("limit, held, status, words", [
+    (12, 16, "ok", ""),  # queued 16 s behind a neighbour's timing phase, under a 12 s limit: not a timeout
+    (2, 14, "timeout", "for the machine, held by another benchsuite run's phase"),
+])
+def test_a_phase_limit_leaves_out_the_time_queued_for_the_machine(toy_plugins, toy_cache, tmp_path, monkeypatch,
+                                                                   limit, held, status, words):
+    """A cell worker that waits for the machine (hostlock.py) while another run times is not timed out for the
+    wait: the parent stops the phase's clock; only a wait of over WAIT_LIMIT_FACTOR limits counts as hung."""
+    from benchsuite.isolation import WAIT_LIMIT_FACTOR, Limits
+    from benchsuite.runner import RunOptions, build_grid, run_grid
+
+    assert limit < held and (held < limit * WAIT_LIMIT_FACTOR) == (status == "ok")
+    path = tmp_path / "timing.lock"
+    monkeypatch.setenv("BENCHSUITE_TIMING_LOCK", str(path))
+    holder = _hold_timing_lock(path, held)
+    try:
+        grid = build_grid(toy_plugins, ["toy-blobs"], ["baseline"], ["torch-cpu"])
+        rows = run_grid(toy_plugins, grid, RunOptions(quick=True, limits=Limits(limit)), None, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rows[-1]["status"] == status, rows[-1]["error"]
+    assert words in rows[-1]["error"] and (status == "ok" or "task setup waited" in rows[-1]["error"])

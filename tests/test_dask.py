@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import GOOD, HERE, cli
+from conftest import GOOD, HERE, cli, in_fresh_process
 
 pytest.importorskip("distributed")
 
@@ -89,8 +89,10 @@ def test_cli_grid_on_a_local_cluster_then_incremental_reruns(plugins_dir, tmp_pa
     assert newest["compress_seconds"] >= 1.0  # the cost of the compression that made it
 
 
-def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkeypatch):
+def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkeypatch, request):
     """One Dask worker is SIGKILLed mid-grid from outside, and one cell kills every worker that runs it."""
+    if in_fresh_process(request):
+        return
     import dask
 
     from benchsuite.executors import DaskExecutor
@@ -100,7 +102,8 @@ def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkey
     from benchsuite.store import ResultStore, run_keys
     from benchsuite.storecheck import check_store
 
-    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(cache))
     plugins = load_plugins(plugins_dir, warn=lambda m: None, environ=ENV_BLOCK)
     specs = ["baseline", *(f"slow-halve:seconds=3,tag={i}" for i in range(1, 6)), "kills-dask-worker"]
     grid = build_grid(plugins, ["toy-blobs"], specs, ["torch-cpu"])
@@ -134,20 +137,23 @@ def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkey
     crashed = by_config.loc["kills-dask-worker"]
     assert crashed["status"] == "crashed" and "the Dask workers running this cell died 2 times" in crashed["error"]
     assert check_store(store.path).clean
-    assert not _orphan_cell_workers()
+    assert not _orphan_cell_workers(cache)
 
 
-def _orphan_cell_workers() -> list[int]:
-    """Cell worker subprocesses left behind (their Dask worker died; PDEATHSIG should have killed them)."""
+def _orphan_cell_workers(cache: Path) -> list[int]:
+    """This test's cell worker subprocesses left behind (their Dask worker died; PDEATHSIG should have killed
+    them). Only those started with this test's cache: the other pytest worker runs cell workers of its own."""
     found = []
+    mine = f"BENCHSUITE_CACHE={cache}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"benchsuite.worker" in cmdline and b"python" in cmdline:
+        if b"benchsuite.worker" in cmdline and b"python" in cmdline and mine in environ:
             found.append(int(entry.name))
     return found
 
@@ -164,6 +170,19 @@ def test_bad_executor_options_are_one_line_errors(args, words, tmp_path):
     assert proc.returncode == 2 and words in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").glob("*.parquet"))
+
+
+def test_a_local_cluster_that_cannot_start_is_a_one_line_error(tmp_path):
+    """Workers that die while starting (here: a preload module that does not exist) end the run with exit 2 and a
+    line that says what to try; Dask's own log of the worker's death comes before it."""
+    proc = cli("run", "--quick", "--task", "toy-blobs", "--plugins-dir", str(GOOD), "--store", str(tmp_path / "store"),
+               "--executor", "dask", "--workers", "1",
+               env={**ENV_BLOCK, "DASK_DISTRIBUTED__WORKER__PRELOAD": '["benchsuite_no_such_module"]'})
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("benchsuite: error: could not start a local Dask cluster of 1 workers") and \
+        "pass --scheduler ADDRESS" in last, proc.stderr
+    assert not list((tmp_path / "store").glob("*.parquet"))
 
 
 def test_dask_timing_yaml_holds_the_quiet_settings():
@@ -184,9 +203,11 @@ def test_dask_timing_yaml_holds_the_quiet_settings():
     assert louder({**QUIET, "distributed.worker.profile.enabled": True}) == ["distributed.worker.profile.enabled=True"]
 
 
-def test_the_local_cluster_is_quiet_and_a_loud_cluster_is_named():
+def test_the_local_cluster_is_quiet_and_a_loud_cluster_is_named(request):
     """benchsuite's LocalCluster runs without Dask's profiler and fast ticks; an existing cluster whose workers
     run them gets a warning that names the settings and the YAML file to start the workers with."""
+    if in_fresh_process(request):
+        return
     import logging
 
     import distributed

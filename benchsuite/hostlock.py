@@ -68,13 +68,21 @@ def set_wait_listener(listener: Callable[[bool], None] | None) -> None:
     _wait_listener = listener
 
 
-@contextmanager
-def _waiting() -> Iterator[None]:
+def _lock(fd: int, operation: int) -> None:
+    """`flock(fd, operation)`; tells the wait listener (`set_wait_listener`) only when the lock has to be waited
+    for, so a machine nobody else uses costs no events."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
     listener = _wait_listener
     if listener is not None:
         listener(True)
     try:
-        yield
+        fcntl.flock(fd, operation)
     finally:
         if listener is not None:
             listener(False)
@@ -92,9 +100,8 @@ def timing_lock(path: Path | None = None) -> Iterator[float]:
     start = time.perf_counter()
     intent, main = _open(_intent(path)), _open(path)
     try:
-        with _waiting():
-            fcntl.flock(intent, fcntl.LOCK_EX)  # busy phases step aside at their next batch boundary
-            fcntl.flock(main, fcntl.LOCK_EX)  # ... and every other timing or busy phase has ended or stepped aside
+        _lock(intent, fcntl.LOCK_EX)  # busy phases step aside at their next batch boundary
+        _lock(main, fcntl.LOCK_EX)  # ... and every other timing or busy phase has ended or stepped aside
         _timing = True
         try:
             yield time.perf_counter() - start
@@ -116,9 +123,8 @@ def busy(path: Path | None = None) -> Iterator[None]:
     path = path or lock_path()
     fd = _open(path)
     try:
-        with _waiting():
-            _wait_for_intent(path)
-            fcntl.flock(fd, fcntl.LOCK_SH)
+        _wait_for_intent(path)
+        _lock(fd, fcntl.LOCK_SH)
         _busy_fds.append(fd)
         try:
             yield
@@ -133,7 +139,7 @@ def _wait_for_intent(path: Path) -> None:
 
     intent = _open(_intent(path))
     try:
-        fcntl.flock(intent, fcntl.LOCK_SH)  # blocks while a timing phase waits or runs
+        _lock(intent, fcntl.LOCK_SH)  # blocks while a timing phase waits or runs
     finally:
         os.close(intent)
 
@@ -156,12 +162,11 @@ def yield_to_timing(path: Path | None = None) -> float:
     finally:
         os.close(intent)
     start = time.perf_counter()
-    with _waiting():
-        for fd in _busy_fds:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        _wait_for_intent(path)
-        for fd in _busy_fds:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+    for fd in _busy_fds:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    _wait_for_intent(path)
+    for fd in _busy_fds:
+        _lock(fd, fcntl.LOCK_SH)
     return time.perf_counter() - start
 
 

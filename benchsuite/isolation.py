@@ -5,7 +5,8 @@ or measuring on backend i. Each phase has its own wall-time limit. A phase that 
 recorded as ``timeout``. The time a worker spends queued for the machine (hostlock.py: another run's timing
 phase, or this one's waiting for other runs' heavy work) is not the phase's own and is left out of its limit; a
 single wait longer than WAIT_LIMIT_FACTOR times the limit is a timeout of its own. A worker that dies (signal,
-abort, exit, the memory limit) is recorded as ``crashed`` for the phase it was in. Backends the dead worker never reached run in a fresh worker.
+abort, exit, the memory limit) is recorded as ``crashed`` for the phase it was in. Backends the dead worker
+never reached run in a fresh worker.
 """
 
 from __future__ import annotations
@@ -185,6 +186,23 @@ def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = No
                 elif kind == "done":
                     done = True
 
+        def over_limit() -> tuple[str, str] | None:
+            """The (status, error) of a worker past a limit, or None."""
+            now = time.monotonic()
+            if waiting_since is not None and now - waiting_since > WAIT_LIMIT_FACTOR * limits.time_limit_seconds:
+                return ("timeout", f"{_phase_words(phase, job)} waited {now - waiting_since:.0f} s for the machine, "
+                                   "held by another benchsuite run's phase; raise --time-limit, or find the run that "
+                                   "holds it")
+            if (waiting_since if waiting_since is not None else now) - phase_start > limits.time_limit_seconds:
+                return ("timeout", f"{_phase_words(phase, job)} ran past the {limits.time_limit_seconds:g} s time "
+                                   "limit; raise --time-limit if it needs longer")
+            rss = group_rss_bytes(proc.pid)
+            if rss > limits.memory_limit_bytes:
+                return ("crashed", f"{_phase_words(phase, job)} exceeded the memory limit: resident memory "
+                                   f"{rss / 2**30:.2f} GiB > {limits.memory_limit_bytes / 2**30:.2f} GiB; "
+                                   "raise --memory-limit if it needs more")
+            return None
+
         try:
             while True:
                 try:
@@ -193,26 +211,8 @@ def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = No
                 except subprocess.TimeoutExpired:
                     pass
                 read_events()
-                now = time.monotonic()
-                if waiting_since is not None and now - waiting_since > WAIT_LIMIT_FACTOR * limits.time_limit_seconds:
-                    killed = ("timeout", f"{_phase_words(phase, job)} waited {now - waiting_since:.0f} s for the "
-                                         "machine, held by another benchsuite run's phase; raise --time-limit, or "
-                                         "find the run that holds it")
-                    _kill_group(proc, dump_stacks=True)
-                    returncode = proc.returncode
-                    break
-                elapsed = (waiting_since if waiting_since is not None else now) - phase_start
-                if elapsed > limits.time_limit_seconds:
-                    killed = ("timeout", f"{_phase_words(phase, job)} ran past the {limits.time_limit_seconds:g} s "
-                                         "time limit; raise --time-limit if it needs longer")
-                    _kill_group(proc, dump_stacks=True)
-                    returncode = proc.returncode
-                    break
-                rss = group_rss_bytes(proc.pid)
-                if rss > limits.memory_limit_bytes:
-                    killed = ("crashed", f"{_phase_words(phase, job)} exceeded the memory limit: resident memory "
-                                         f"{rss / 2**30:.2f} GiB > {limits.memory_limit_bytes / 2**30:.2f} GiB; "
-                                         "raise --memory-limit if it needs more")
+                killed = over_limit()
+                if killed is not None:
                     _kill_group(proc, dump_stacks=True)
                     returncode = proc.returncode
                     break

@@ -173,8 +173,8 @@ def test_timing_lock_is_exclusive_and_reports_the_wait(tmp_path):
 def test_timing_lock_is_released_when_its_holder_is_killed(tmp_path):
     path = tmp_path / "timing.lock"
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from benchsuite.hostlock import timing_lock\n"
-                               f"with timing_lock(__import__('pathlib').Path({str(path)!r})):\n"
+                               "import time\nfrom pathlib import Path\nfrom benchsuite.hostlock import timing_lock\n"
+                               f"with timing_lock(Path({str(path)!r})):\n"
                                "    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -227,8 +227,8 @@ def test_the_runner_writes_rows_inside_a_busy_section(toy_plugins, toy_cache, on
 def _hold_timing_lock(path, seconds: float) -> subprocess.Popen:
     """Another benchsuite run's timing phase: a process that holds the machine for `seconds`."""
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from benchsuite.hostlock import timing_lock\n"
-                               f"with timing_lock(__import__('pathlib').Path({str(path)!r})):\n"
+                               "import time\nfrom pathlib import Path\nfrom benchsuite.hostlock import timing_lock\n"
+                               f"with timing_lock(Path({str(path)!r})):\n"
                                f"    print('held', flush=True); time.sleep({seconds})"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -61,12 +61,12 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
     for key, group in runs.groupby(KEY, sort=True):
         row = dict(zip(KEY, key))
         for executor in ("local", "dask"):
-            p50 = group.loc[group["executor"] == executor, "latency_p50_ms"].astype(float)
+            runs_of = group[group["executor"] == executor]
+            p50 = runs_of["latency_p50_ms"].astype(float)
             row[f"{executor}_rounds"] = len(p50)
-            row[f"{executor}_p50_ms"] = p50.median() if len(p50) else float("nan")
+            row[f"{executor}_p50_ms"] = p50.median()  # NaN when this executor has no run of it
             row[f"{executor}_spread"] = p50.max() / p50.min() if len(p50) else float("nan")
-            cpu = group.loc[group["executor"] == executor, "timing_background_cpu"].astype(float)
-            row[f"{executor}_background_cpu"] = cpu.median() if len(cpu) else float("nan")
+            row[f"{executor}_background_cpu"] = runs_of["timing_background_cpu"].astype(float).median()
         if not (row["local_rounds"] and row["dask_rounds"]):
             continue
         row["ratio"] = row["dask_p50_ms"] / row["local_p50_ms"]
@@ -87,16 +87,14 @@ def summary(table: pd.DataFrame) -> str:
             f"{table['local_background_cpu'].median():.1%}, dask {table['dask_background_cpu'].median():.1%}")
 
 
-def _benchsuite(out: Path, store: str, executor: str, workers: int, extra: list[str]) -> float:
+def _benchsuite(out: Path, store: str, executor: str, workers: int, extra: list[str]) -> None:
     command = [str(Path(sys.executable).with_name("benchsuite")), "run", "--no-progress", "--backend", "torch-cpu",
                "--store", str(out / store), "--executor", executor, *extra]
     if executor == "dask":
         command += ["--workers", str(workers)]
     start = time.perf_counter()
     result = subprocess.run(command, env={**os.environ, "BENCHSUITE_CACHE": str(out / "cache")})
-    seconds = time.perf_counter() - start
-    print(f"executor_ab: {store}: exit {result.returncode} in {seconds:.0f} s", flush=True)
-    return seconds
+    print(f"executor_ab: {store}: exit {result.returncode} in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,8 +64,8 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
             runs_of = group[group["executor"] == executor]
             p50 = runs_of["latency_p50_ms"].astype(float)
             row[f"{executor}_rounds"] = len(p50)
-            row[f"{executor}_p50_ms"] = p50.median()  # NaN when this executor has no run of it
-            row[f"{executor}_spread"] = p50.max() / p50.min() if len(p50) else float("nan")
+            row[f"{executor}_p50_ms"] = p50.median()  # these three are NaN when this executor has no run of it
+            row[f"{executor}_spread"] = p50.max() / p50.min()
             row[f"{executor}_background_cpu"] = runs_of["timing_background_cpu"].astype(float).median()
         if not (row["local_rounds"] and row["dask_rounds"]):
             continue

@@ -39,7 +39,7 @@ def order(round_: int) -> tuple[str, str]:
 
 def runs_frame(out: Path) -> pd.DataFrame:
     """Every timed ok row of the round stores under `out`, with `round` and `executor` columns."""
-    from benchsuite.store import load_results
+    from benchsuite.results.store import load_results
 
     frames = []
     for store in sorted(out.glob("r*-*")):

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from benchsuite.store import COLUMNS, SCHEMA, SCHEMA_VERSION
+from benchsuite.results.schema import COLUMNS, SCHEMA, SCHEMA_VERSION
 
 TASKS = ("mnist-cnn", "sentiment-minilm")
 BACKENDS = ("torch-cpu", "torch-compile", "onnxruntime")

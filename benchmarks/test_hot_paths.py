@@ -10,8 +10,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from benchsuite.measure import TimingPolicy, time_latency, wall_clock_call
-from benchsuite.store import COLUMNS, ResultStore
+from benchsuite.measure.policy import TimingPolicy
+from benchsuite.measure.timing import time_latency
+from benchsuite.measure.counts import wall_clock_call
+from benchsuite.results.schema import COLUMNS
+from benchsuite.results.store import ResultStore
 from benchsuite_leaderboard import data
 from synthetic import synthetic_frame
 

@@ -13,12 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from .errors import BenchsuiteError, Unsupported
-from .interfaces import (FAMILIES, KERNELS, MODALITIES, Availability, Backend, CompressionMethod, Metric,
-                         MethodContext, Task, TaskInfo)
-from .params import Param
+from benchsuite import _moved
+from benchsuite.errors import BenchsuiteError, Unsupported
+from benchsuite.sdk.interfaces import (
+    FAMILIES,
+    KERNELS,
+    MODALITIES,
+    Availability,
+    Backend,
+    CompressionMethod,
+    MethodContext,
+    Metric,
+    Task,
+    TaskInfo,
+)
+from benchsuite.sdk.params import Param
 
 hookimpl = pluggy.HookimplMarker("benchsuite")
+
+_moved.install()  # plugins written for the flat layout still import benchsuite.training and the like
 
 __all__ = [
     "FAMILIES", "KERNELS", "MODALITIES", "Availability", "Backend", "BenchsuiteError", "CompressionMethod", "Metric",
@@ -26,11 +39,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .plugins import load_plugins
-    from .runner import run
-    from .store import load_results
+    from benchsuite.discovery.loader import load_plugins
+    from benchsuite.grid.api import run
+    from benchsuite.results.store import load_results
 
-_LAZY = {"load_plugins": "plugins", "load_results": "store", "run": "runner"}
+_LAZY = {"load_plugins": "discovery.loader", "load_results": "results.store", "run": "grid.api"}
 
 
 def __getattr__(name: str) -> Any:  # heavy modules (pandas, torch) load on first use

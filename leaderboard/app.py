@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from benchsuite.errors import BenchsuiteError
-from benchsuite.plugins import PluginLists
-from benchsuite.store import ResultStore
+from benchsuite.discovery.loader import PluginLists
+from benchsuite.results.store import ResultStore
 from benchsuite_leaderboard import charts, constraints, data, pareto, runs
 from benchsuite_leaderboard.markup import plain
 

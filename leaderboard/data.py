@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from benchsuite.plugins import PluginLists
-from benchsuite.report import hidden_rows_note, hide_excluded_plugins
+from benchsuite.discovery.loader import PluginLists
+from benchsuite.results.report import hidden_rows_note, hide_excluded_plugins
 
 from .pareto import pareto_rank
 

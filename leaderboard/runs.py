@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchsuite.params import format_spec
-from benchsuite.runner import CLOSED_BUDGET_SECONDS, CLOSED_BUDGET_STEPS
+from benchsuite.sdk.params import format_spec
+from benchsuite.sdk.tracks import CLOSED_BUDGET_SECONDS, CLOSED_BUDGET_STEPS
 
 #: the detail view's sections: heading -> store columns
 DETAIL_SECTIONS = {

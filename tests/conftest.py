@@ -46,14 +46,14 @@ def one_thread():
 
 @pytest.fixture
 def toy_plugins():
-    from benchsuite.plugins import load_plugins
+    from benchsuite.discovery.loader import load_plugins
 
     return load_plugins(GOOD, warn=lambda m: None, environ={"BENCHSUITE_PLUGINS_BLOCK": SLOW_BACKENDS})
 
 
 @pytest.fixture
 def all_plugins():
-    from benchsuite.plugins import load_plugins
+    from benchsuite.discovery.loader import load_plugins
 
     return load_plugins(GOOD, warn=lambda m: None, environ={})
 
@@ -90,7 +90,7 @@ def in_fresh_process(request) -> bool:
 
 def make_row(**overrides):
     """A valid results row with plausible values; override any column."""
-    from benchsuite.store import COLUMNS
+    from benchsuite.results.schema import COLUMNS
 
     base = {c: None for c in COLUMNS if c != "schema_version"}
     base.update(run_id="r1", created_at=datetime.now(timezone.utc), status="ok", error="", quick=False,
@@ -101,7 +101,7 @@ def make_row(**overrides):
     if "config" not in overrides:
         import json
 
-        from benchsuite.params import format_spec
+        from benchsuite.sdk.params import format_spec
 
         base["config"] = format_spec(base["method"], json.loads(base["params"]))
     base.setdefault("track", "closed")

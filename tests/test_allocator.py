@@ -6,12 +6,12 @@ import textwrap
 
 import pytest
 
-from benchsuite.allocator import WARM_HEAP
+from benchsuite.measure.allocator import WARM_HEAP
 
 # In a fresh process: hold a 64 MiB tensor and report how many bytes glibc serves by mmap (mallinfo2().hblkhd).
 PROBE = textwrap.dedent('''
     import ctypes, torch
-    from benchsuite.allocator import warm_heap
+    from benchsuite.measure.allocator import warm_heap
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.artifacts import ArtifactCache, content_key, source_digest
+from benchsuite.execution.artifacts import ArtifactCache, content_key, source_digest
 from benchsuite.errors import DataError
-from benchsuite.hostlock import TimingWindow, timing_lock
+from benchsuite.execution.hostlock import TimingWindow, timing_lock
 
 
 def _model() -> nn.Module:
@@ -29,7 +29,7 @@ FIELDS = {"task": "toy", "benchsuite_version": "x", "torch_version": torch.__ver
 
 
 def _fields() -> dict:
-    from benchsuite.store import benchsuite_version
+    from benchsuite.measure.hardware import benchsuite_version
 
     return {**FIELDS, "benchsuite_version": benchsuite_version()}
 
@@ -173,7 +173,7 @@ def test_timing_lock_is_exclusive_and_reports_the_wait(tmp_path):
 def test_timing_lock_is_released_when_its_holder_is_killed(tmp_path):
     path = tmp_path / "timing.lock"
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import time\nfrom pathlib import Path\nfrom benchsuite.hostlock import timing_lock\n"
+                               "import time\nfrom pathlib import Path\nfrom benchsuite.execution.hostlock import timing_lock\n"
                                f"with timing_lock(Path({str(path)!r})):\n"
                                "    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
@@ -206,9 +206,11 @@ def test_timing_window_sees_a_busy_neighbour():
 def test_the_runner_writes_rows_inside_a_busy_section(toy_plugins, toy_cache, one_thread, tmp_path):
     """On a LocalCluster the client writes one cell's row while another cell times on the same machine: the
     write holds the machine shared (hostlock.busy), so it waits for a timing phase instead of running beside it."""
-    from benchsuite import hostlock
-    from benchsuite.runner import RunOptions, build_grid, run_grid
-    from benchsuite.store import ResultStore
+    from benchsuite.execution import hostlock
+    from benchsuite.grid.options import RunOptions
+    from benchsuite.grid.planning import build_grid
+    from benchsuite.grid.orchestration import run_grid
+    from benchsuite.results.store import ResultStore
 
     seen = []
 
@@ -227,7 +229,7 @@ def test_the_runner_writes_rows_inside_a_busy_section(toy_plugins, toy_cache, on
 def _hold_timing_lock(path, seconds: float) -> subprocess.Popen:
     """Another benchsuite run's timing phase: a process that holds the machine for `seconds`."""
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import time\nfrom pathlib import Path\nfrom benchsuite.hostlock import timing_lock\n"
+                               "import time\nfrom pathlib import Path\nfrom benchsuite.execution.hostlock import timing_lock\n"
                                f"with timing_lock(Path({str(path)!r})):\n"
                                f"    print('held', flush=True); time.sleep({seconds})"],
                               stdout=subprocess.PIPE, text=True)
@@ -243,8 +245,11 @@ def test_a_phase_limit_leaves_out_the_time_queued_for_the_machine(toy_plugins, t
                                                                    limit, held, status, words):
     """A cell worker that waits for the machine (hostlock.py) while another run times is not timed out for the
     wait: the parent stops the phase's clock; only a wait of over WAIT_LIMIT_FACTOR limits counts as hung."""
-    from benchsuite.isolation import WAIT_LIMIT_FACTOR, Limits
-    from benchsuite.runner import RunOptions, build_grid, run_grid
+    from benchsuite.execution.isolation import WAIT_LIMIT_FACTOR
+    from benchsuite.execution.limits import Limits
+    from benchsuite.grid.options import RunOptions
+    from benchsuite.grid.planning import build_grid
+    from benchsuite.grid.orchestration import run_grid
 
     assert limit < held and (held < limit * WAIT_LIMIT_FACTOR) == (status == "ok")
     path = tmp_path / "timing.lock"

@@ -5,7 +5,9 @@ import torch
 from torch import nn
 
 from benchsuite import BenchsuiteError
-from benchsuite.runner import RunOptions, build_grid, run_grid
+from benchsuite.grid.options import RunOptions
+from benchsuite.grid.planning import build_grid
+from benchsuite.grid.orchestration import run_grid
 
 QUICK = RunOptions(quick=True, isolate="none")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (CI has none)")
@@ -20,7 +22,7 @@ def rows(tmp_path_factory):
     """One grid over every CPU backend: baseline, a pruned model, a torch.ao int8 model and ort-int8."""
     import os
 
-    from benchsuite.plugins import load_plugins
+    from benchsuite.discovery.loader import load_plugins
     from conftest import GOOD
 
     cache = tmp_path_factory.mktemp("cache")
@@ -68,8 +70,8 @@ def test_ort_int8_runs_only_on_onnxruntime_and_shrinks_the_model(rows):
 
 
 def test_ort_int8_quantizes_weights_to_int8_and_stays_close():
-    from benchsuite.interfaces import MethodContext, TaskInfo
-    from benchsuite.measure import serialized_size_bytes
+    from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+    from benchsuite.measure.counts import serialized_size_bytes
     from benchsuite_plugins.methods.ort_int8 import OrtInt8
 
     torch.manual_seed(0)

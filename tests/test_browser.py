@@ -13,7 +13,7 @@ import urllib.request
 import pandas as pd
 import pytest
 
-from benchsuite.store import ResultStore
+from benchsuite.results.store import ResultStore
 
 from test_leaderboard import rows
 

@@ -48,7 +48,7 @@ def one_line_error(proc, code=2):
     (["--isolate", "container"], "argument --isolate: invalid choice: 'container'"),
 ])
 def test_bad_run_input_is_one_line_nonzero_and_leaves_the_store_intact(args, fragment, tmp_path, env):
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
     from conftest import make_row
 
     store = tmp_path / "store"
@@ -137,7 +137,7 @@ def test_seeds_then_by_seed_pytest_benchmark_export_and_compare(tmp_path, env):
 def test_compare_fails_on_a_regression(tmp_path):
     from conftest import make_row
 
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
 
     ResultStore(tmp_path / "a").append([make_row(latency_p50_ms=10.0, score=0.90, hardware_fingerprint="m1")])
     ResultStore(tmp_path / "b").append([make_row(latency_p50_ms=11.5, score=0.90, hardware_fingerprint="m1")])

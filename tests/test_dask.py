@@ -46,8 +46,9 @@ def _no_overlap(frame: pd.DataFrame) -> None:
 
 
 def test_cli_grid_on_a_local_cluster_then_incremental_reruns(plugins_dir, tmp_path):
-    from benchsuite.executors import machine_columns
-    from benchsuite.store import ResultStore, run_keys
+    from benchsuite.execution.executors import machine_columns
+    from benchsuite.results.store import ResultStore
+    from benchsuite.results.keys import run_keys
 
     store, log = tmp_path / "store", tmp_path / "applies.txt"
     env = {**ENV_BLOCK, "BENCHSUITE_CACHE": str(tmp_path / "cache"), "BENCHSUITE_TEST_APPLY_LOG": str(log)}
@@ -95,12 +96,15 @@ def test_killed_workers_lose_and_duplicate_nothing(plugins_dir, tmp_path, monkey
         return
     import dask
 
-    from benchsuite.executors import DaskExecutor
-    from benchsuite.isolation import Limits
-    from benchsuite.plugins import load_plugins
-    from benchsuite.runner import RunOptions, build_grid, run_grid
-    from benchsuite.store import ResultStore, run_keys
-    from benchsuite.storecheck import check_store
+    from benchsuite.execution.dask_cluster import DaskExecutor
+    from benchsuite.execution.limits import Limits
+    from benchsuite.discovery.loader import load_plugins
+    from benchsuite.grid.options import RunOptions
+    from benchsuite.grid.planning import build_grid
+    from benchsuite.grid.orchestration import run_grid
+    from benchsuite.results.store import ResultStore
+    from benchsuite.results.keys import run_keys
+    from benchsuite.results.check import check_store
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("BENCHSUITE_CACHE", str(cache))
@@ -153,7 +157,7 @@ def _orphan_cell_workers(cache: Path) -> list[int]:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"benchsuite.worker" in cmdline and b"python" in cmdline and mine in environ:
+        if b"benchsuite.execution.worker" in cmdline and b"python" in cmdline and mine in environ:
             found.append(int(entry.name))
     return found
 
@@ -188,7 +192,7 @@ def test_a_local_cluster_that_cannot_start_is_a_one_line_error(tmp_path):
 def test_dask_timing_yaml_holds_the_quiet_settings():
     import yaml
 
-    from benchsuite.daskquiet import QUIET, YAML, louder
+    from benchsuite.execution.daskquiet import QUIET, YAML, louder
 
     def flat(tree, prefix=""):
         for key, value in tree.items():
@@ -212,9 +216,9 @@ def test_the_local_cluster_is_quiet_and_a_loud_cluster_is_named(request):
 
     import distributed
 
-    from benchsuite.daskquiet import QUIET, YAML, worker_settings
-    from benchsuite.executors import DaskExecutor
-    from benchsuite.isolation import Limits
+    from benchsuite.execution.daskquiet import QUIET, YAML, worker_settings
+    from benchsuite.execution.dask_cluster import DaskExecutor
+    from benchsuite.execution.limits import Limits
 
     warnings: list[str] = []
     quiet = DaskExecutor(Limits(60), "cell", workers=2, progress=False, warn=warnings.append)

@@ -6,7 +6,7 @@ from torch import nn
 
 from benchsuite import Unsupported
 from benchsuite.errors import ParamError
-from benchsuite.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods.distillation import (Distillation, drop_layers, kept_layer_indices, narrow_cnn,
                                                      soft_target_loss)
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN

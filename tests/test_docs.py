@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from benchsuite import hookspecs
-from benchsuite.allocator import ALLOCATOR_ENV
-from benchsuite.hostlock import LOCK_ENV
-from benchsuite.plugins import ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV
-from benchsuite.paths import CACHE_ENV, STORE_ENV
-from benchsuite.store import SCHEMA
+from benchsuite.measure.allocator import ALLOCATOR_ENV
+from benchsuite.execution.hostlock import LOCK_ENV
+from benchsuite.discovery.loader import ALLOW_ENV, BLOCK_ENV, PLUGINS_DIR_ENV
+from benchsuite.sdk.paths import CACHE_ENV, STORE_ENV
+from benchsuite.results.schema import SCHEMA
 
 from conftest import REPO
 
@@ -33,7 +33,7 @@ def test_every_hook_is_documented_with_a_runnable_example(hook, tmp_path):
     block = next(b for b in python_blocks() if f"def {hook}(register)" in b)
     plugin = tmp_path / f"readme_{hook}.py"
     plugin.write_text(block)
-    code = ("from benchsuite.plugins import load_plugins; "
+    code = ("from benchsuite.discovery.loader import load_plugins; "
             f"p = load_plugins({str(tmp_path)!r}, strict=True); "
             f"print(p.infos['readme_{hook}'].registers)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -70,7 +70,7 @@ def test_quickstart_names_the_two_commands():
 
 
 def test_every_builtin_method_and_backend_parameter_is_documented():
-    from benchsuite.plugins import load_plugins
+    from benchsuite.discovery.loader import load_plugins
 
     plugins = load_plugins()
     table = README.split("## Methods and backends", 1)[1].split("\n## ", 1)[0]

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_quick_standard_suite_runs_every_builtin_method_on_both_real_tasks(tmp_path):
-    from benchsuite.hardware import native_cpu_kernels
-    from benchsuite.plugins import load_plugins
+    from benchsuite.measure.hardware import native_cpu_kernels
+    from benchsuite.discovery.loader import load_plugins
 
     plugins = load_plugins()
     methods = {e.name for e in plugins.methods if plugins.infos[e.plugin].source == "builtin"}

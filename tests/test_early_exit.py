@@ -6,7 +6,7 @@ from torch import nn
 
 from benchsuite import Unsupported
 from benchsuite.errors import ParamError
-from benchsuite.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods.early_exit import EarlyExit, benchsuite_register_methods
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
 

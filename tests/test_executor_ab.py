@@ -52,7 +52,7 @@ def test_compare_without_round_stores_says_what_to_do(tmp_path):
 
 
 def test_round_stores_are_read_with_their_round_and_executor(tmp_path):
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
     from conftest import make_row
 
     ResultStore(tmp_path / "warmup").append([make_row(latency_p50_ms=99.0)])  # the warm-up run is not compared

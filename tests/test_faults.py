@@ -48,7 +48,7 @@ def fault_run(plugins_dir, tmp_path_factory):
     proc = cli("run", "--quick", "--no-progress", "--task", "toy-blobs", "--plugins-dir", str(plugins_dir),
                "--store", str(store), "--time-limit", str(LIMIT_SECONDS), "--memory-limit", "1.5GiB", *methods,
                env={**ENV_BLOCK, "BENCHSUITE_CACHE": str(root / "cache")})
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
 
     return proc, store, ResultStore(store).read()
 
@@ -91,7 +91,7 @@ def test_a_crash_on_one_backend_costs_only_that_backends_row(plugins_dir, tmp_pa
                "--store", str(store), "--isolate", isolate, "--method", "fault-segfault-one-backend",
                "--backend", "torch-cpu:threads=1", "--backend", "torch-cpu:threads=2",
                env={**ENV_BLOCK, "BENCHSUITE_CACHE": str(tmp_path / "cache")})
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
 
     frame = ResultStore(store).read()
     rows = {(m, p): (s, e) for m, p, s, e in frame[["method", "backend_params", "status", "error"]].itertuples(
@@ -105,7 +105,8 @@ def test_a_crash_on_one_backend_costs_only_that_backends_row(plugins_dir, tmp_pa
 
 
 def _store_rows(store):
-    from benchsuite.store import ResultStore, run_key
+    from benchsuite.results.store import ResultStore
+    from benchsuite.results.keys import run_key
 
     frame = ResultStore(store).read()
     return frame, [run_key(r) for r in frame.to_dict("records")]
@@ -165,8 +166,8 @@ def _alive(pid):
 
 
 def test_a_result_that_breaks_the_store_rules_is_stored_as_failed_with_the_rule():
-    from benchsuite.runner import _valid
-    from benchsuite.store import to_frame
+    from benchsuite.grid.orchestration import _valid
+    from benchsuite.results.frames import to_frame
     from conftest import make_row
 
     row = _valid(make_row(score=float("nan"), latency_p50_ms=float("inf")))

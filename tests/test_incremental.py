@@ -16,7 +16,7 @@ class RecordingExecutor:
     """The local executor, recording the cells it was given."""
 
     def __init__(self, options):
-        from benchsuite.executors import LocalExecutor
+        from benchsuite.execution.executors import LocalExecutor
 
         self.inner = LocalExecutor(options.limits, options.isolate)
         self.name, self.cells = "local", []
@@ -34,8 +34,10 @@ class RecordingExecutor:
 
 def test_accuracy_only_rows_then_a_full_run_times_them_then_nothing_runs(toy_plugins, toy_cache, one_thread,
                                                                         tmp_path):
-    from benchsuite.runner import RunOptions, build_grid, run_grid
-    from benchsuite.store import ResultStore
+    from benchsuite.grid.options import RunOptions
+    from benchsuite.grid.planning import build_grid
+    from benchsuite.grid.orchestration import run_grid
+    from benchsuite.results.store import ResultStore
 
     store = ResultStore(tmp_path / "store")
     grid = build_grid(toy_plugins, ["toy-blobs"], ["baseline", "toy-halve"], ["torch-cpu"])
@@ -73,9 +75,11 @@ def slow_plugins_dir(tmp_path):
 
 def test_a_second_backend_and_a_forced_rerun_load_the_compressed_model_from_the_cache(slow_plugins_dir, tmp_path,
                                                                                     monkeypatch):
-    from benchsuite.plugins import load_plugins
-    from benchsuite.runner import RunOptions, build_grid, run_grid
-    from benchsuite.store import ResultStore
+    from benchsuite.discovery.loader import load_plugins
+    from benchsuite.grid.options import RunOptions
+    from benchsuite.grid.planning import build_grid
+    from benchsuite.grid.orchestration import run_grid
+    from benchsuite.results.store import ResultStore
 
     log = tmp_path / "applies.txt"
     monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from benchsuite.cli import _parser as build_parser
-from benchsuite.store import ResultStore, to_frame
+from benchsuite.cli.parser import build_parser
+from benchsuite.results.store import ResultStore
+from benchsuite.results.frames import to_frame
 from benchsuite_leaderboard import charts, constraints, data, pareto, runs
 from benchsuite_leaderboard.markup import plain
 
@@ -302,7 +303,7 @@ def plugin_rows():
      "BENCHSUITE_PLUGINS_ALLOW"),
 ])
 def test_rows_of_blocked_and_not_allowed_plugins_are_hidden_with_a_caption(allow, block, shown, caption):
-    from benchsuite.plugins import PluginLists
+    from benchsuite.discovery.loader import PluginLists
 
     kept, note = data.visible(data.prepare(to_frame(plugin_rows())), PluginLists(allow, block))
     assert kept["method"].tolist() == shown
@@ -310,7 +311,7 @@ def test_rows_of_blocked_and_not_allowed_plugins_are_hidden_with_a_caption(allow
 
 
 def test_accuracy_only_rows_are_not_ranked_and_the_caption_says_so():
-    from benchsuite.plugins import PluginLists
+    from benchsuite.discovery.loader import PluginLists
 
     rows = plugin_rows()
     rows[1].update(timed=False, latency_p50_ms=None, latency_b1_p50_ms=None)

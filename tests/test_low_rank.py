@@ -4,7 +4,7 @@ from torch import nn
 
 from benchsuite import Unsupported
 from benchsuite.errors import ParamError
-from benchsuite.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods import low_rank
 from benchsuite_plugins.methods.low_rank import (LowRank, energy_rank, factorize_conv, factorize_linear,
                                                  factorize_pointwise_conv, ratio_rank, tucker2_factors)

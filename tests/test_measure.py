@@ -1,8 +1,10 @@
 import torch
 from torch import nn
 
-from benchsuite.measure import (TimingPolicy, count_flops, count_params, mean_flops, peak_cpu_memory_bytes,
-                                resident_tensor_bytes, serialized_size_bytes, time_latency)
+from benchsuite.measure.policy import TimingPolicy
+from benchsuite.measure.counts import count_flops, count_params, mean_flops, serialized_size_bytes
+from benchsuite.sdk.memory import peak_cpu_memory_bytes, resident_tensor_bytes
+from benchsuite.measure.timing import time_latency
 from benchsuite_plugins.methods.dynamic_int8 import DynamicInt8
 
 

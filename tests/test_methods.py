@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
 from benchsuite_plugins.methods.dynamic_int8 import DynamicInt8
 from benchsuite_plugins.methods.magnitude_pruning import MagnitudePruning, prunable_weights
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.interfaces import MethodContext, TaskInfo
-from benchsuite.runner import build_grid
-from benchsuite.training import train
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.grid.planning import build_grid
+from benchsuite.sdk.training import train
 from benchsuite_plugins.methods.distillation import Distillation, drop_residual_blocks, residual_blocks
 from benchsuite_plugins.methods.early_exit import EarlyExit, stages_of
 from benchsuite_plugins.tasks.efficientnet_lite import EfficientNetLite, package_model

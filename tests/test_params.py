@@ -1,7 +1,7 @@
 import pytest
 
 from benchsuite.errors import ParamError
-from benchsuite.params import Param, format_spec, parse_spec, parse_values, resolve_params
+from benchsuite.sdk.params import Param, format_spec, parse_spec, parse_values, resolve_params
 
 PARAMS = (Param("sparsity", float, 0.5, min=0.0, max=0.99), Param("finetune_steps", int, 0, min=0),
           Param("scope", str, "global", choices=("global", "layer")), Param("bias", bool, False))

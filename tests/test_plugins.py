@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from benchsuite.errors import DuplicateNameError, PluginError, UsageError
-from benchsuite.plugins import load_plugins
+from benchsuite.discovery.loader import load_plugins
 
 from conftest import BROKEN, DUPLICATE, GOOD, cli
 
@@ -43,7 +43,7 @@ def test_allow_list_admits_only_named_third_party_plugins():
 
 
 def test_plugin_lists_decide_for_names_and_for_stored_rows():
-    from benchsuite.plugins import PluginLists
+    from benchsuite.discovery.loader import PluginLists
 
     lists = PluginLists.from_environ({"BENCHSUITE_PLUGINS_ALLOW": " nice_*, other ",
                                       "BENCHSUITE_PLUGINS_BLOCK": "builtin.methods.dynamic-*"})

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from benchsuite.errors import ParamError, Unsupported
-from benchsuite.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
 
 pytest.importorskip("torchao")
 
@@ -115,7 +115,7 @@ def test_static_int8_graph_has_int8_weights_and_activations(kind, request):
                      if isinstance(m, (nn.Linear, nn.Conv2d))}
     assert not float_weights & set(state)  # conversion's float leftovers were dropped
     # the int8 weight constants are the model's parameters: counted as such, not lost with their Parameters
-    from benchsuite.measure import count_params
+    from benchsuite.measure.counts import count_params
 
     float_total = sum(p.numel() for p in MODELS[kind][0]().parameters())
     assert count_params(model)[0] == pytest.approx(float_total, rel=0.05)
@@ -210,7 +210,7 @@ def test_qat_int8_trains_a_conv_batchnorm_net_and_folds_the_batchnorm():
 def test_converted_model_survives_what_the_core_does_to_it(static_cnn):
     import copy
 
-    from benchsuite.measure import serialized_size_bytes
+    from benchsuite.measure.counts import serialized_size_bytes
 
     model, _ = static_cnn
     copied = copy.deepcopy(model).to("cpu").eval()

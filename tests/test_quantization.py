@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from benchsuite import Unsupported
-from benchsuite.interfaces import MethodContext, TaskInfo
-from benchsuite.measure import count_flops, count_params, resident_tensor_bytes, serialized_size_bytes
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.measure.counts import count_flops, count_params, serialized_size_bytes
+from benchsuite.sdk.memory import resident_tensor_bytes
 from benchsuite_plugins.methods.reduced_precision import BFloat16, CastPrecision, Float16
 from benchsuite_plugins.methods.torchao_int8 import Int8DynamicActivation, Int8WeightOnly
 

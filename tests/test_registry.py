@@ -2,7 +2,7 @@ import pytest
 
 from benchsuite import CompressionMethod
 from benchsuite.errors import DuplicateNameError, PluginError, UnknownNameError
-from benchsuite.registry import Registry
+from benchsuite.discovery.registry import Registry
 
 
 class A(CompressionMethod):

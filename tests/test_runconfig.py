@@ -8,7 +8,7 @@ from conftest import GOOD, make_row
 
 @pytest.fixture
 def store(tmp_path):
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
 
     path = tmp_path / "store"
     ResultStore(path).append([make_row()])
@@ -58,7 +58,7 @@ def test_a_missing_folder_or_binary_config_is_one_line(tmp_path, store, capsys, 
 
 
 def test_a_config_file_runs_its_grid_and_the_command_line_adds_and_overrides(tmp_path, toy_cache, capsys):
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
 
     store = tmp_path / "store"
     config = tmp_path / "grid.toml"

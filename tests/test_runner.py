@@ -4,8 +4,10 @@ from pathlib import Path
 import pytest
 
 from benchsuite.errors import ParamError, UnknownNameError, UsageError
-from benchsuite.runner import RunOptions, build_grid, run_grid
-from benchsuite.store import ResultStore, load_results
+from benchsuite.grid.options import RunOptions
+from benchsuite.grid.planning import build_grid
+from benchsuite.grid.orchestration import run_grid
+from benchsuite.results.store import ResultStore, load_results
 
 QUICK = RunOptions(quick=True, isolate="none")
 
@@ -170,7 +172,8 @@ def test_metrics_reported_by_the_model_are_recorded(toy_plugins, toy_cache):
 
 
 def test_latency_cycles_through_real_inputs(toy_plugins):
-    from benchsuite.measure import TimingPolicy, time_latency
+    from benchsuite.measure.policy import TimingPolicy
+    from benchsuite.measure.timing import time_latency
 
     seen = []
     task = toy_plugins.tasks.get("toy-blobs")()
@@ -215,7 +218,7 @@ def test_an_emulating_backend_runs_what_others_refuse(toy_plugins, toy_cache, mo
 def test_a_method_declaring_an_unknown_kernel_is_refused_at_registration():
     from benchsuite import CompressionMethod
     from benchsuite.errors import PluginError
-    from benchsuite.plugins import _check
+    from benchsuite.discovery.loader import _check
 
     class Fp8(CompressionMethod):
         name = "fp8"
@@ -241,8 +244,8 @@ def test_seeds_repeat_only_methods_with_randomness(toy_plugins, toy_cache):
 def test_store_of_schema_2_reads_as_the_current_schema(tmp_path):
     import pandas as pd
 
-    from benchsuite.hardware import hardware_fingerprint
-    from benchsuite.store import COLUMNS, SCHEMA_VERSION
+    from benchsuite.measure.hardware import hardware_fingerprint
+    from benchsuite.results.schema import COLUMNS, SCHEMA_VERSION
 
     # two rows a schema-2 benchsuite wrote (the standard suite of 2026-11-21)
     frame = pd.read_parquet(Path(__file__).parent / "fixtures" / "results-schema2.parquet")

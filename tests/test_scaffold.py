@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from benchsuite.errors import UsageError
-from benchsuite.scaffold import check_name, render
+from benchsuite.discovery.scaffold import check_name, render
 
 from conftest import cli
 
@@ -84,7 +84,7 @@ def test_rendered_package_is_well_formed():
 
 @pytest.mark.slow
 def test_scaffold_installs_registers_and_passes_its_own_test(tmp_path, monkeypatch):
-    from benchsuite.paths import cache_dir
+    from benchsuite.sdk.paths import cache_dir
 
     monkeypatch.chdir(tmp_path)
     made = cli("new-plugin", "my-pruning", check=0)

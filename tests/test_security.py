@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from benchsuite.errors import DataError, PluginError
-from benchsuite.reference import cached_model
-from benchsuite.store import ResultStore
+from benchsuite.sdk.reference import cached_model
+from benchsuite.results.store import ResultStore
 from benchsuite_leaderboard.markup import plain
 
 from conftest import GOOD, HERE, REPO, cli, make_row
@@ -318,7 +318,7 @@ def test_tampered_mnist_digits_are_refused_with_the_fix(monkeypatch):
 # --- allow and block lists beyond loading --------------------------------------------------------------------------
 
 def test_a_third_party_plugin_cannot_take_a_builtin_name(tmp_path):
-    from benchsuite.plugins import load_plugins
+    from benchsuite.discovery.loader import load_plugins
 
     (tmp_path / "builtin.methods.sneaky.py").write_text("")
     plugins = load_plugins(tmp_path, warn=lambda m: None)
@@ -347,7 +347,7 @@ def test_results_and_compare_hide_rows_of_blocked_and_not_allowed_plugins(tmp_pa
 
 def test_a_name_with_control_characters_is_refused():
     from benchsuite import CompressionMethod
-    from benchsuite.registry import Registry
+    from benchsuite.discovery.registry import Registry
 
     class Sneaky(CompressionMethod):
         name = "fine\x1b[2Jname"
@@ -362,7 +362,7 @@ def test_a_name_with_control_characters_is_refused():
 def test_printed_tables_escape_control_characters():
     import pandas as pd
 
-    from benchsuite.report import printable, printable_frame
+    from benchsuite.results.report import printable, printable_frame
 
     assert printable("a\x1b[2Jb\rc\nd") == "a\\x1b[2Jb\\rc\\nd"
     assert printable("a\nb", newlines=True) == "a\nb"

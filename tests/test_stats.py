@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchsuite.interfaces import Metric
-from benchsuite.measure import accuracy, evaluate, macro_f1
-from benchsuite.stats import (bootstrap_median_ci, bootstrap_ratio_ci, bootstrap_score_ci, coefficient_of_variation,
+from benchsuite.sdk.interfaces import Metric
+from benchsuite.sdk.metrics import accuracy, macro_f1
+from benchsuite.measure.evaluation import evaluate
+from benchsuite.measure.stats import (bootstrap_median_ci, bootstrap_ratio_ci, bootstrap_score_ci, coefficient_of_variation,
                               t_interval, wilson_interval)
 
 

@@ -3,7 +3,9 @@ import pytest
 
 import benchsuite
 from benchsuite.errors import StoreError
-from benchsuite.store import COLUMNS, SCHEMA_VERSION, ResultStore, to_frame
+from benchsuite.results.schema import COLUMNS, SCHEMA_VERSION
+from benchsuite.results.store import ResultStore
+from benchsuite.results.frames import to_frame
 
 from conftest import make_row as row
 

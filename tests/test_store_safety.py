@@ -15,9 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchsuite.errors import NewerSchemaError, StoreError
-from benchsuite.store import (COLUMNS, RUN_KEY_COLUMNS, SCHEMA_VERSION, ResultStore, benchsuite_version,
-                              run_key, run_keys, to_frame)
-from benchsuite.storecheck import TMP_GRACE_S, check_store
+from benchsuite.results.schema import COLUMNS, SCHEMA_VERSION
+from benchsuite.results.keys import RUN_KEY_COLUMNS, run_key, run_keys
+from benchsuite.results.store import ResultStore
+from benchsuite.measure.hardware import benchsuite_version
+from benchsuite.results.frames import to_frame
+from benchsuite.results.check import TMP_GRACE_S, check_store
 
 from conftest import HERE, cli, make_row as row
 
@@ -127,7 +130,7 @@ def _try_lock(store, errors):
 def test_an_append_in_another_process_waits_for_the_lock(tmp_path):
     store = ResultStore(tmp_path)
     code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); from conftest import make_row; "
-            f"from benchsuite.store import ResultStore; ResultStore({str(tmp_path)!r}).append([make_row()])")
+            f"from benchsuite.results.store import ResultStore; ResultStore({str(tmp_path)!r}).append([make_row()])")
     with store.lock():
         writer = subprocess.Popen([sys.executable, "-c", code])
         time.sleep(3)
@@ -138,7 +141,7 @@ def test_an_append_in_another_process_waits_for_the_lock(tmp_path):
 
 def test_four_processes_appending_at_once_lose_nothing(tmp_path):
     code = ("import sys; sys.path.insert(0, {here!r}); from conftest import make_row; "
-            "from benchsuite.store import ResultStore; s = ResultStore({store!r}); "
+            "from benchsuite.results.store import ResultStore; s = ResultStore({store!r}); "
             "[s.append([make_row(run_id=f'p{p}-{{i}}', seed=i)]) for i in range(25)]")
     writers = [subprocess.Popen([sys.executable, "-c", code.format(here=str(HERE), store=str(tmp_path), p=p)],
                                 stderr=subprocess.PIPE, text=True) for p in range(4)]
@@ -480,7 +483,7 @@ def test_nan_metric_is_refused_at_write_in_one_line(tmp_path):
     store = good_store(tmp_path / "s").path
     before = snapshot(store)
     code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); from conftest import make_row; "
-            "from benchsuite.store import ResultStore; from benchsuite.errors import BenchsuiteError\n"
+            "from benchsuite.results.store import ResultStore; from benchsuite.errors import BenchsuiteError\n"
             "try:\n"
             f"    ResultStore({str(store)!r}).append([make_row(task='mnist-cnn', config='foo', score=float('nan'))])\n"
             "except BenchsuiteError as exc:\n"

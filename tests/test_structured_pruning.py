@@ -8,8 +8,8 @@ from torch import nn
 
 import benchsuite
 from benchsuite.errors import ParamError
-from benchsuite.interfaces import MethodContext, TaskInfo
-from benchsuite.measure import count_flops, count_params
+from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.measure.counts import count_flops, count_params
 from benchsuite_plugins.methods import structured_pruning
 from benchsuite_plugins.methods.structured_pruning import (TAYLOR_BATCHES, StructuredPruning, head_magnitudes,
                                                            keep_per_layer, neuron_magnitudes)

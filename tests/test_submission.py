@@ -33,7 +33,7 @@ def bundle(submitted, tmp_path):
 @pytest.fixture
 def target(tmp_path):
     """A store that already holds a row; a refused import must leave every byte of it as it was."""
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
 
     ResultStore(tmp_path / "store").append([make_row(run_id="earlier")])
     return tmp_path / "store"
@@ -61,7 +61,7 @@ def rehash(folder):
 
 
 def edit_rows(folder, change, update_manifest=False):
-    from benchsuite.store import read_file, write_file
+    from benchsuite.results.files import read_file, write_file
 
     path = folder / "results.parquet"
     frame = read_file(path)
@@ -172,7 +172,7 @@ def test_submit_writes_a_bundle(submitted):
                                "sha256": hashlib.sha256(results.read_bytes()).hexdigest()}
     assert data["rows"] == 2 and data["status_counts"]["ok"] == 2
 
-    from benchsuite.store import read_file
+    from benchsuite.results.files import read_file
 
     frame = read_file(results)
     assert sorted(frame["method"]) == ["baseline", "toy-halve"]
@@ -187,7 +187,7 @@ def test_submit_writes_a_bundle(submitted):
 
 
 def test_artifacts_are_hashed_then_deleted_unless_kept(tmp_path):
-    from benchsuite.submission import _artifacts
+    from benchsuite.submissions.bundle import _artifacts
 
     (tmp_path / "a.pt").write_bytes(b"weights")
     sha = hashlib.sha256(b"weights").hexdigest()
@@ -241,15 +241,15 @@ def test_import_merges_once_and_the_rows_are_readable(submitted, target, tmp_pat
     assert rows["toy-halve"]["method_plugin"] == "toy_methods" and rows["toy-halve"]["status"] == "ok"
     assert rows["toy-halve"]["integrity"] == "passed: outputs, budget, artifact"
 
-    from benchsuite.store import ResultStore
+    from benchsuite.results.store import ResultStore
     from benchsuite_leaderboard import data
-    from benchsuite.plugins import PluginLists
+    from benchsuite.discovery.loader import PluginLists
 
     shown, note = data.visible(data.prepare(ResultStore(target).read(exclude=data.UNUSED_COLUMNS)), PluginLists())
     assert sorted(shown["method"]) == ["baseline", "baseline", "toy-halve"] and note == ""
 
     before = snapshot(target)
-    from benchsuite.bundlecheck import import_bundle
+    from benchsuite.submissions.importing import import_bundle
 
     again = import_bundle(folder, target)
     assert (again.added, again.skipped) == (0, 2)

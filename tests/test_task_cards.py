@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from benchsuite.measure import macro_f1
-from benchsuite.runner import build_grid, run_grid
+from benchsuite.sdk.metrics import macro_f1
+from benchsuite.grid.planning import build_grid
+from benchsuite.grid.orchestration import run_grid
 from conftest import cli
 
 
@@ -42,7 +43,7 @@ def test_task_card_names_data_license_splits_checksums_reference_metric_and_vers
 
 
 def test_an_unavailable_task_gives_skipped_rows_with_its_reason(toy_plugins, toy_cache, monkeypatch):
-    from benchsuite.interfaces import Availability
+    from benchsuite.sdk.interfaces import Availability
 
     task_cls = toy_plugins.tasks.get("toy-blobs")
     monkeypatch.setattr(task_cls, "availability", lambda self: Availability(False, "needs network: test"))

@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from benchsuite.measure import TimingPolicy
-from benchsuite.validate import Agreement, harness_overhead, repeatability, timer_agreement
+from benchsuite.measure.policy import TimingPolicy
+from benchsuite.measure.harness import Agreement, harness_overhead, repeatability, timer_agreement
 from conftest import GOOD, cli
 
 POLICY = TimingPolicy.quick()

@@ -13,7 +13,7 @@ import shutil
 import torch
 
 from benchsuite import Availability, Param, hookimpl
-from benchsuite.paths import cache_dir
+from benchsuite.sdk.paths import cache_dir
 from benchsuite_plugins.backends.torch_cpu import TorchCPU
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from benchsuite import KERNELS, Backend, Param, hookimpl
-from benchsuite.hardware import CPU_KERNEL_FEATURES, native_cpu_kernels
+from benchsuite.measure.hardware import CPU_KERNEL_FEATURES, native_cpu_kernels
 
 
 class TorchCPU(Backend):

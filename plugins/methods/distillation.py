@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
-from benchsuite.training import train
+from benchsuite.sdk.training import train
 from benchsuite_plugins.tasks.efficientnet_lite import is_residual_block
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
-from benchsuite.training import train
+from benchsuite.sdk.training import train
 
 # The exit heads are trained from scratch, so the task's fine-tuning rate is far too low; with 300 steps 1e-2 gave the
 # most accurate heads on both tasks (1e-3 left the first mnist-cnn exit at 86% instead of 94%).

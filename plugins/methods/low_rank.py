@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
-from benchsuite.training import train
+from benchsuite.sdk.training import train
 
 TARGETS = {"all": (nn.Linear, nn.Conv2d), "linear": (nn.Linear,), "conv": (nn.Conv2d,)}
 #: torch modules that read their child layers' `.weight` directly (fused fast paths), so those cannot be swapped

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
-from benchsuite.training import train
+from benchsuite.sdk.training import train
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
 

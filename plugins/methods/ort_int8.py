@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
-from benchsuite.measure import count_flops
+from benchsuite.measure.counts import count_flops
 from benchsuite_plugins.onnx_export import OnnxModel, export_onnx
 
 

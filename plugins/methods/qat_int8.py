@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 
 from benchsuite import CompressionMethod, Param, hookimpl
-from benchsuite.training import train
+from benchsuite.sdk.training import train
 
 from .pt2e import (ExportedModel, convert, export_graph, fold_batch_norm, set_graph_training, torchao_pt2e,
                    x86_quantizer)

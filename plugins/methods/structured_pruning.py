@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
-from benchsuite.training import train
+from benchsuite.sdk.training import train
 
 #: training batches spent estimating Taylor importance (counted against the fine-tuning budget like any step)
 TAYLOR_BATCHES = 8

@@ -21,8 +21,8 @@ from torch import nn
 
 from benchsuite import Metric, Task, hookimpl
 from benchsuite.errors import DataError
-from benchsuite.interfaces import Availability
-from benchsuite.measure import accuracy
+from benchsuite.sdk.interfaces import Availability
+from benchsuite.sdk.metrics import accuracy
 
 from . import photos
 from .imagenet_fidelity import ImageNetEfficientNetLite0, ImageNetMobileNetV2

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from benchsuite import Metric, Task, hookimpl
-from benchsuite.paths import cache_dir
-from benchsuite.reference import packaged_file
+from benchsuite.sdk.paths import cache_dir
+from benchsuite.sdk.reference import packaged_file
 
 from . import photos
 from .efficientnet_lite import EfficientNetLite, package_model

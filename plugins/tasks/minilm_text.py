@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from benchsuite import Task
-from benchsuite.reference import cached_model, packaged_file
-from benchsuite.training import train
+from benchsuite.sdk.reference import cached_model, packaged_file
+from benchsuite.sdk.training import train
 
 from .splits import endless_shuffled, stratified_split
 

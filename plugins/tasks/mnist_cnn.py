@@ -13,9 +13,9 @@ from torch import nn
 
 from benchsuite import Metric, Task, hookimpl
 from benchsuite.errors import DataError
-from benchsuite.measure import accuracy
-from benchsuite.reference import cached_model
-from benchsuite.training import train
+from benchsuite.sdk.metrics import accuracy
+from benchsuite.sdk.reference import cached_model
+from benchsuite.sdk.training import train
 
 from .splits import endless_shuffled, stratified_split
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from benchsuite.errors import DataError
-from benchsuite.reference import packaged_file
+from benchsuite.sdk.reference import packaged_file
 
 #: photos whose views are evaluated (12 x 60 = 720 views)
 EVAL_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "grass", "moon",

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from benchsuite import Metric, hookimpl
-from benchsuite.measure import accuracy, macro_f1
-from benchsuite.reference import packaged_file
+from benchsuite.sdk.metrics import accuracy, macro_f1
+from benchsuite.sdk.reference import packaged_file
 
 from .minilm_text import MiniLMTextTask
 

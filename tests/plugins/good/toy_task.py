@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from benchsuite import Metric, Task, hookimpl
-from benchsuite.measure import accuracy
-from benchsuite.reference import cached_model
-from benchsuite.training import train
+from benchsuite.sdk.metrics import accuracy
+from benchsuite.sdk.reference import cached_model
+from benchsuite.sdk.training import train
 
 
 def blobs(n, seed):

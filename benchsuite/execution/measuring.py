@@ -1,0 +1,251 @@
+"""TODO docstring (cell.py)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from benchsuite.errors import BenchsuiteError
+from benchsuite.execution.hostlock import (
+    TimingWindow,
+    busy,
+    timing_lock,
+    yield_to_timing,
+)
+from benchsuite.execution.job import CellJob
+from benchsuite.measure.allocator import warm_heap
+from benchsuite.measure.counts import (
+    count_flops,
+    count_params,
+    mean_flops,
+    serialized_weights,
+)
+from benchsuite.measure.evaluation import evaluate
+from benchsuite.measure.timing import LatencyStats, time_latency
+from benchsuite.sdk.interfaces import Backend, Task
+
+
+class IntegrityError(BenchsuiteError):
+    """A measured model broke an integrity rule (its outputs changed while it was timed)."""
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _sample_inputs(task: Task, limit: int | None) -> tuple:
+    """The first evaluation batch, at the task batch size (a new shape could make a compiler recompile before
+    timing): the sample on which the outputs after timing are compared with the accuracy phase's."""
+    inputs, _ = next(iter(task.eval_batches(task.batch_size, limit)))
+    return inputs
+
+
+def _outputs_differ(before: Any, after: Any) -> str | None:
+    import torch
+
+    if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor)):
+        return None
+    a, b = before.detach().float().cpu(), after.detach().float().cpu()
+    if a.shape != b.shape:
+        return f"output shape changed from {tuple(a.shape)} to {tuple(b.shape)}"
+    scale = float(a.abs().max()) if a.numel() else 0.0
+    diff = float((a - b).abs().max()) if a.numel() else 0.0
+    if not math.isfinite(diff) or diff > 1e-3 * max(scale, 1.0):
+        return f"largest output difference {diff:.3g} (outputs up to {scale:.3g})"
+    return None
+
+
+def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
+            bar: Callable[[str, int], Any] | None = None) -> dict[str, Any]:
+    """Score, time and size `model` on `backend`; raises IntegrityError if its outputs change while timed."""
+    import torch
+
+    def to_device(inputs: tuple) -> tuple:
+        return tuple(t.to(backend.device) for t in inputs)
+
+    with busy():  # compiling and scoring: no timing phase runs beside them, except at batch boundaries
+        scored = _prepare_and_score(task, model, backend, job, label, bar, to_device)
+    values = {**scored.values, "timed": job.timed, "yielded_to_timing_seconds": scored.stood_aside}
+    if not job.timed:
+        return values
+    fn = scored.fn
+    values.update(_timed(task, fn, backend, job, to_device))
+    with torch.inference_mode():
+        after = fn(*scored.sample)  # the same sample once the model has been timed
+    problem = _outputs_differ(scored.before, after)
+    if problem is not None:
+        raise IntegrityError(f"outputs after timing differ from the accuracy phase on {len(scored.sample[0])} "
+                             f"evaluation inputs ({problem}); a model must compute the same function while timed")
+    values["peak_memory_bytes"] = backend.peak_memory_bytes(scored.model, fn,
+                                                            to_device(task.example_inputs(task.batch_size)))
+    return values
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A model prepared on a backend and scored: the values measured so far, the prepared callable, and the
+    sample (with its outputs) that the integrity check calls again after timing."""
+
+    values: dict[str, Any]
+    fn: Callable[..., Any]
+    model: Any
+    sample: tuple
+    before: Any
+    #: seconds the evaluation stood aside while another run on the machine was timing
+    stood_aside: float
+
+
+def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
+                       bar: Callable[[str, int], Any] | None, to_device: Callable[[tuple], tuple]) -> _Scored:
+    """Size, count, prepare (compile) and score a copy of `model` on `backend`."""
+    import torch
+
+    model = copy.deepcopy(model)
+    batch_inputs = to_device(task.example_inputs(task.batch_size))
+    counts = getattr(model, "benchsuite_counts", None)  # models that are not torch graphs (ONNX) count themselves
+    weights = serialized_weights(model)
+    report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
+    if callable(counts):
+        total, nonzero, flops = (counts()[k] for k in ("params_total", "params_nonzero", "flops"))
+    else:
+        total, nonzero = count_params(model)
+        if callable(report):  # a dynamic model's cost depends on the input: average over the batch-1 inputs
+            flops = mean_flops(model, task.latency_inputs(1))
+        else:
+            flops = count_flops(model, task.example_inputs(1))
+    start = time.perf_counter()
+    fn = backend.prepare(model, batch_inputs)
+    with torch.inference_mode():
+        fn(*to_device(task.example_inputs(1)))  # compilers compile on first call: that belongs here, not in latency
+    backend.synchronize()
+    compile_seconds = time.perf_counter() - start
+    settings = backend.settings()
+
+    eval_total = job.eval_limit or task.eval_size
+    progress = bar(f"{label}: evaluating", eval_total) if bar is not None else _NoBar()
+    if callable(report):
+        report()  # reset the counters
+    stood_aside = 0.0
+
+    def batches() -> Any:
+        nonlocal stood_aside
+        for x, y in task.eval_batches(task.batch_size, job.eval_limit):
+            stood_aside += yield_to_timing()
+            yield to_device(x), y
+
+    scored = evaluate(fn, batches(), task.metric, on_batch=progress.update, extra=task.extra_metrics)
+    model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
+    sample = to_device(_sample_inputs(task, job.eval_limit))
+    with torch.inference_mode():
+        before = fn(*sample)  # the accuracy phase's outputs on the sample
+    progress.close()
+    return _Scored({
+        "threads": settings.get("threads"),
+        "allocator": warm_heap(),
+        "device": backend.device,
+        "score": scored.score,
+        "score_ci_low": scored.interval[0] if scored.interval else None,
+        "score_ci_high": scored.interval[1] if scored.interval else None,
+        "extra_scores": json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
+        "eval_samples": scored.samples,
+        "batch_size": task.batch_size,
+        "model_size_bytes": len(weights),
+        "artifact_sha256": hashlib.sha256(weights).hexdigest(),
+        "params_total": total,
+        "params_nonzero": nonzero,
+        "sparsity": 1.0 - nonzero / total if total else None,
+        "flops": flops,
+        "compile_seconds": compile_seconds,
+        "mean_exit_depth": model_metrics.get("mean_exit_depth"),
+        "model_metrics": json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
+    }, fn, model, sample, before, stood_aside)
+
+
+def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
+           to_device: Callable[[tuple], tuple]) -> dict[str, Any]:
+    """Latency at the task batch size and at batch 1, holding the host's timing lock (hostlock.py): no other
+    benchsuite timing phase runs on this machine meanwhile."""
+    from datetime import datetime, timezone
+
+    policy = job.timing_policy
+    at_batch_inputs = [to_device(x) for x in task.latency_inputs(task.batch_size)]
+    at_one_inputs = [to_device(x) for x in task.latency_inputs(1)]
+    with timing_lock() as waited, TimingWindow() as window:
+        started = datetime.now(timezone.utc)
+        at_batch = time_latency(fn, at_batch_inputs, policy, backend.timed_call)
+        at_one = time_latency(fn, at_one_inputs, policy, backend.timed_call)
+        ended = datetime.now(timezone.utc)
+    return {
+        **latency_columns("latency", at_batch),
+        "latency_warmup_calls": at_batch.warmup_calls,
+        "latency_steady": at_batch.steady and at_one.steady,
+        "throughput_sps": at_batch.throughput_sps(task.batch_size),
+        **latency_columns("latency_b1", at_one),
+        "timing_lock_wait_seconds": waited,
+        "timing_started_at": started.isoformat(),
+        "timing_seconds": (ended - started).total_seconds(),
+        "timing_background_cpu": window.background_cpu,
+    }
+
+
+def latency_columns(prefix: str, stats: LatencyStats) -> dict[str, Any]:
+    ci = stats.p50_ci_ms()
+    return {
+        f"{prefix}_p50_ms": stats.p50_ms, f"{prefix}_p90_ms": stats.p90_ms, f"{prefix}_p99_ms": stats.p99_ms,
+        f"{prefix}_mean_ms": stats.mean_ms, f"{prefix}_std_ms": stats.std_ms, f"{prefix}_samples": stats.samples,
+        f"{prefix}_p50_ci_low_ms": ci[0] if ci else None, f"{prefix}_p50_ci_high_ms": ci[1] if ci else None,
+        f"{prefix}_samples_ms": [float(v) for v in stats.samples_ms],
+    }
+
+
+def artifact_problem(task: Task, model: Any, backend: Backend, job: CellJob,
+                     values: Mapping[str, Any]) -> str | None:
+    """Reload the saved artifact (weights_only) into a fresh copy of the model, re-score it on the same backend,
+    and compare with the reported score and hash. Returns why they disagree, or None."""
+    import torch
+
+    data = serialized_weights(model)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != values["artifact_sha256"]:
+        return f"the model's weights changed while it was measured (artifact sha256 {digest[:12]}…)"
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(job.artifact_dir) if job.artifact_dir else Path(tempfile.mkdtemp(prefix="benchsuite-artifact-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}.pt"
+    path.write_bytes(data)
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        return f"the saved artifact {path} does not hash to {digest[:12]}…"
+    state = torch.load(path, weights_only=True)
+    if not job.artifact_dir:
+        path.unlink()
+        folder.rmdir()
+    fresh = copy.deepcopy(model)
+    with torch.no_grad():
+        for tensor in fresh.state_dict().values():  # the score must come from the artifact, not from what remains
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not tensor.is_quantized:
+                tensor.zero_()
+    fresh.load_state_dict(state, strict=True)
+    fresh.eval()
+    to_device = lambda inputs: tuple(t.to(backend.device) for t in inputs)  # noqa: E731
+    fn = backend.prepare(fresh, to_device(task.example_inputs(task.batch_size)))
+    batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, job.eval_limit))
+    rescored = evaluate(fn, batches, task.metric).score
+    if not math.isclose(rescored, values["score"], rel_tol=0, abs_tol=1e-9):
+        return (f"the score re-evaluated from the saved artifact is {rescored:.6g}, the run reported "
+                f"{values['score']:.6g}")
+    return None

@@ -1,0 +1,88 @@
+"""The worker process: ``python -m benchsuite.execution.worker JOB EVENTS`` runs one cell (cell.py) and writes its events.
+
+JOB is a file holding a CellJob as JSON; EVENTS is a file the worker appends one JSON line to per event. Anything
+the plugins print goes to the worker's own stdout/stderr, which the parent keeps as the crash log.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker if `benchsuite run` dies (even by SIGKILL), so no orphan keeps going."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent was already gone before prctl
+        os._exit(1)
+
+
+def main(argv: list[str]) -> int:
+    _die_with_parent()
+    faulthandler.enable()  # a segfault or abort leaves a Python traceback in the crash log
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent asks for the stacks before a kill
+    job_path, events_path = Path(argv[0]), Path(argv[1])
+    from benchsuite.execution.hostlock import (  # no torch: the heavy imports below run inside busy()
+        busy,
+        set_wait_listener,
+    )
+
+    out = open(events_path, "a", encoding="utf-8")
+
+    def events(event: dict[str, Any]) -> None:
+        out.write(json.dumps(event, default=_jsonable) + "\n")
+        out.flush()
+
+    # the parent stops a phase's clock while this worker queues for the machine (isolation.py)
+    set_wait_listener(lambda waiting: events({"event": "waiting" if waiting else "resumed"}))
+    # importing torch, loading data and (once per machine) building the reference: never beside a timing phase
+    with busy():
+        from benchsuite.discovery.loader import load_plugins
+        from benchsuite.execution.cell import execute
+        from benchsuite.execution.job import CellJob, one_line
+        from benchsuite.sdk.paths import cache_dir
+
+        job = CellJob.from_json(job_path.read_text())
+        try:
+            plugins = load_plugins(job.plugins_dir, environ=dict(job.plugin_environ), warn=lambda m: None)
+            task = plugins.tasks.get(job.task)()
+            reference = task.reference_model(cache_dir())
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            import traceback
+
+            events({"event": "setup_failed", "error": f"task {job.task} could not be set up: {one_line(exc)}",
+                    "traceback": traceback.format_exc()})
+            return 0
+    execute(job, plugins, task, reference, events)
+    events({"event": "done"})
+    out.close()
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and the like, as plain JSON numbers."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"cannot record a value of type {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

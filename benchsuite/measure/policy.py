@@ -1,0 +1,32 @@
+"""TODO docstring (measure.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    """How long to warm up and how long to time.
+
+    Warm-up runs at least `warmup_calls` calls, `warmup_seconds` and (if `warmup_full_pass`) one pass over the
+    inputs, then goes on in windows (one pass over the inputs, at least 5 calls) until the median of a window
+    is within `steady_tolerance` of the previous window's, or `max_warmup_seconds` pass (recorded as not
+    steady; a `max_warmup_seconds` of 0 skips the check, also recorded as not steady). Timing then runs until
+    both `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which the sample count records).
+    """
+
+    warmup_calls: int = 10
+    warmup_seconds: float = 1.0
+    steady_tolerance: float = 0.05
+    max_warmup_seconds: float = 30.0
+    min_calls: int = 50
+    min_seconds: float = 2.0
+    max_seconds: float = 60.0
+    warmup_full_pass: bool = True
+
+    @classmethod
+    def quick(cls) -> TimingPolicy:
+        """A smoke test's timing: two warm-up calls, no steadiness check, five timed calls."""
+        return cls(warmup_calls=2, warmup_seconds=0.0, max_warmup_seconds=0.0, min_calls=5, min_seconds=0.05,
+                   max_seconds=5.0, warmup_full_pass=False)

@@ -1,0 +1,58 @@
+"""TODO docstring (store.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from benchsuite.results.schema import SCHEMA_VERSION
+
+
+def _migrate_v1(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 1 -> 2: adds config, track, the seconds budget and model-reported metrics."""
+    from benchsuite.sdk.params import format_spec
+
+    return frame.assign(
+        schema_version=2,
+        config=[format_spec(m, json.loads(p)) for m, p in zip(frame["method"], frame["params"])],
+        track="open", finetune_budget_seconds=float("nan"), finetune_stopped_by_time=pd.NA,
+        mean_exit_depth=float("nan"), model_metrics="",
+    )
+
+
+def _migrate_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 2 -> 3: speedup columns renamed realized_*, hardware fingerprint computed from the machine columns;
+    intervals, FLOPs ratios, compile time and timing samples, which v2 did not record, stay empty."""
+    from benchsuite.measure.hardware import hardware_fingerprint
+
+    machine = frame[["cpu_model", "cpu_cores", "ram_bytes", "gpu", "os"]].astype(object).fillna(0)
+    return frame.rename(columns={"speedup": "realized_speedup", "speedup_b1": "realized_speedup_b1"}).assign(
+        schema_version=3,
+        hardware_fingerprint=[hardware_fingerprint(*values) for values in machine.itertuples(index=False)],
+    )
+
+
+def _migrate_v3(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 3 -> 4: adds the tasks' secondary metrics (`extra_scores`), which v3 did not record, and the
+    allocator setting (v3 timed with the C library's defaults)."""
+    allocator = frame["status"].map(lambda s: "system (before schema 4)" if s == "ok" else None)
+    return frame.assign(schema_version=4, extra_scores="", allocator=allocator)
+
+
+def _migrate_v4(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 4 -> 5: adds the fault-isolation and integrity columns; v4 ran in-process, unchecked, unlimited."""
+    return frame.assign(schema_version=5, traceback_file="", integrity="", artifact_sha256="",
+                        time_limit_seconds=float("nan"), memory_limit_bytes=pd.NA)
+
+
+def _migrate_v5(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 5 -> 6: adds the executor, accuracy-only and artifact-cache columns and the timing window; v5 ran
+    locally, timed every ok row, compressed every model anew, and did not record its timing window."""
+    return frame.assign(schema_version=SCHEMA_VERSION, executor="local", timed=True, compression_cached=False,
+                        timing_started_at=pd.NaT, timing_seconds=float("nan"), timing_lock_wait_seconds=float("nan"),
+                        yielded_to_timing_seconds=float("nan"), timing_background_cpu=float("nan"))
+
+
+#: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
+_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5)

@@ -1,0 +1,161 @@
+"""TODO docstring (store.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 6
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype
+    description: str
+
+
+SCHEMA: tuple[Column, ...] = (
+    Column("schema_version", "Int64", "version of this schema"),
+    Column("run_id", "string", "id shared by every row of one `benchsuite run`"),
+    Column("created_at", "datetime64[ns, UTC]", "when the row was measured (UTC)"),
+    Column("status", "string", "ok; failed (an exception, a wrong return type, a failed integrity check), timeout "
+           "(past the wall-time limit), crashed (the worker died: signal, abort, exit, memory limit) or skipped"),
+    Column("error", "string", "one-line reason for rows that are not ok"),
+    Column("traceback_file", "string", "for failed, timeout and crashed rows: the saved traceback (or the worker's "
+           "last output), relative to the store folder; empty otherwise"),
+    Column("quick", "boolean", "measured with --quick (small eval subset, short timing); hidden by default"),
+    Column("track", "string", "closed (calibration + the shared fine-tuning budget) or open (any budget)"),
+    Column("task", "string", "task name"),
+    Column("task_version", "string", "task version; results of different versions are not comparable"),
+    Column("modality", "string", "vision or nlp"),
+    Column("metric", "string", "name of the task metric"),
+    Column("higher_is_better", "boolean", "direction of the task metric"),
+    Column("config", "string", "the method configuration as `benchsuite run --method` spells it (pipelines: a > b)"),
+    Column("method", "string", "compression method name (pipelines: names joined by ' > ')"),
+    Column("method_family", "string", "quantization, pruning, distillation, factorization, architecture, dynamic, other (pipelines: joined by ' > ')"),
+    Column("method_version", "string", "method version (pipelines: joined by ' > ')"),
+    Column("params", "string", "method parameters as canonical JSON (pipelines: a JSON list, one object per step)"),
+    Column("method_plugin", "string", "plugin that registered the method (pipelines: joined by ' > ')"),
+    Column("method_dist", "string", "distribution (or plugins-dir file) that ships the method"),
+    Column("method_dist_version", "string", "version (or file hash) of that distribution"),
+    Column("backend", "string", "backend name"),
+    Column("backend_params", "string", "backend parameters as canonical JSON"),
+    Column("device", "string", "device the backend ran on"),
+    Column("threads", "Int64", "intra-op threads used for inference"),
+    Column("allocator", "string", "C heap setting during timing: glibc warm heap (high mmap/trim thresholds) or "
+           "system (the C library's defaults); see benchsuite/allocator.py"),
+    Column("seed", "Int64", "seed for compression and data order"),
+    Column("score", "float64", "task metric of this model on the evaluation split"),
+    Column("extra_scores", "string", "JSON of the task's secondary metrics on the same evaluation, e.g. "
+           "{\"top5_overlap\": 0.98}; empty if the task has none"),
+    Column("baseline_score", "float64", "same metric of the uncompressed model, same run and backend"),
+    Column("score_delta", "float64", "score - baseline_score"),
+    Column("score_ci_low", "float64",
+           "95% interval of score, low end (Wilson for accuracy-like metrics, bootstrap otherwise)"),
+    Column("score_ci_high", "float64", "95% interval of score, high end"),
+    Column("eval_samples", "Int64", "number of evaluation samples scored"),
+    Column("batch_size", "Int64", "task batch size at which the latency_* columns are measured"),
+    Column("latency_p50_ms", "float64", "median latency of one call at batch_size"),
+    Column("latency_p90_ms", "float64", "90th percentile latency at batch_size"),
+    Column("latency_p99_ms", "float64", "99th percentile latency at batch_size"),
+    Column("latency_mean_ms", "float64", "mean latency at batch_size"),
+    Column("latency_std_ms", "float64", "standard deviation of latency at batch_size"),
+    Column("latency_p50_ci_low_ms", "float64", "bootstrap 95% interval of latency_p50_ms, low end"),
+    Column("latency_p50_ci_high_ms", "float64", "bootstrap 95% interval of latency_p50_ms, high end"),
+    Column("latency_samples", "Int64", "timed calls at batch_size"),
+    Column("latency_samples_ms", "object", "every timed call's latency at batch_size, in order (list of ms)"),
+    Column("latency_warmup_calls", "Int64", "untimed warm-up calls before the timed calls at batch_size"),
+    Column("latency_steady", "boolean", "warm-up reached a steady median (within 5% between windows) in time"),
+    Column("throughput_sps", "float64", "samples per second at batch_size (batch_size / mean latency)"),
+    Column("realized_speedup", "float64", "baseline latency_p50_ms / this latency_p50_ms (same run, same backend)"),
+    Column("realized_speedup_ci_low", "float64", "bootstrap 95% interval of realized_speedup, low end"),
+    Column("realized_speedup_ci_high", "float64", "bootstrap 95% interval of realized_speedup, high end"),
+    Column("latency_b1_p50_ms", "float64", "median latency at batch 1"),
+    Column("latency_b1_p90_ms", "float64", "90th percentile latency at batch 1"),
+    Column("latency_b1_p99_ms", "float64", "99th percentile latency at batch 1"),
+    Column("latency_b1_mean_ms", "float64", "mean latency at batch 1"),
+    Column("latency_b1_std_ms", "float64", "standard deviation of latency at batch 1"),
+    Column("latency_b1_p50_ci_low_ms", "float64", "bootstrap 95% interval of latency_b1_p50_ms, low end"),
+    Column("latency_b1_p50_ci_high_ms", "float64", "bootstrap 95% interval of latency_b1_p50_ms, high end"),
+    Column("latency_b1_samples", "Int64", "timed calls at batch 1"),
+    Column("latency_b1_samples_ms", "object", "every timed call's latency at batch 1, in order (list of ms)"),
+    Column("realized_speedup_b1", "float64", "baseline / this median latency at batch 1"),
+    Column("realized_speedup_b1_ci_low", "float64", "bootstrap 95% interval of realized_speedup_b1, low end"),
+    Column("realized_speedup_b1_ci_high", "float64", "bootstrap 95% interval of realized_speedup_b1, high end"),
+    Column("baseline_latency_p50_ms", "float64", "baseline median latency at batch_size, same run and backend"),
+    Column("model_size_bytes", "Int64", "bytes of the state dict as serialized by torch.save"),
+    Column("baseline_model_size_bytes", "Int64", "the same for the uncompressed model"),
+    Column("size_ratio", "float64", "model_size_bytes / baseline_model_size_bytes"),
+    Column("params_total", "Int64", "learned values (parameters and quantized weights)"),
+    Column("params_nonzero", "Int64", "learned values that are not zero"),
+    Column("sparsity", "float64", "1 - params_nonzero / params_total"),
+    Column("flops", "Int64", "theoretical dense FLOPs of one forward pass at batch 1"),
+    Column("baseline_flops", "Int64", "the same for the uncompressed model"),
+    Column("flops_ratio", "float64", "flops / baseline_flops"),
+    Column("theoretical_speedup", "float64", "baseline_flops / flops: the speedup the FLOPs promise"),
+    Column("speedup_efficiency", "float64", "realized_speedup / theoretical_speedup (1: the FLOPs cut is fully realized)"),
+    Column("compile_seconds", "float64", "seconds the backend took to make the model runnable (compilation, export, "
+           "session creation) and its first batch-1 call; never part of latency"),
+    Column("peak_memory_bytes", "Int64", "resident model tensors + peak extra memory of one call at batch_size"),
+    Column("mean_exit_depth", "float64", "dynamic models: blocks/layers run per evaluation sample, on average"),
+    Column("model_metrics", "string", "JSON of any other metrics the compressed model reported over the evaluation"),
+    Column("compress_seconds", "float64", "wall seconds spent in the method's apply()"),
+    Column("finetune_steps", "Int64", "fine-tuning steps the method used"),
+    Column("finetune_budget_steps", "Int64", "fine-tuning steps the run allowed"),
+    Column("finetune_budget_seconds", "float64", "fine-tuning wall seconds the run allowed"),
+    Column("finetune_stopped_by_time", "boolean", "fine-tuning was cut short by the wall-clock budget"),
+    Column("calibration_samples", "Int64", "calibration samples the method used"),
+    Column("integrity", "string", "integrity checks this row passed, e.g. `passed: outputs, budget, artifact`, "
+           "or `failed: <reason>`; empty for rows that were not measured"),
+    Column("artifact_sha256", "string", "sha256 of the compressed model's serialized weights (the artifact "
+           "`benchsuite submit` saves and re-evaluates)"),
+    Column("time_limit_seconds", "float64", "wall-time limit of each phase of the run's worker process"),
+    Column("executor", "string", "where the run's cell ran: local (one after another on this machine) or dask"),
+    Column("timed", "boolean", "latency and memory were measured; false for `--accuracy-only` rows (score, size "
+           "and FLOPs only), which the leaderboard does not rank"),
+    Column("compression_cached", "boolean", "the compressed model came from the artifact cache: compress_seconds "
+           "and the fine-tuning columns are those of the run that made it"),
+    Column("timing_started_at", "datetime64[ns, UTC]", "when the latency measurement began (UTC), under the "
+           "host's timing lock"),
+    Column("timing_seconds", "float64", "wall seconds the latency measurement (both batch sizes) took"),
+    Column("timing_lock_wait_seconds", "float64", "seconds this run waited for the host's timing lock (another "
+           "benchsuite run was timing on the machine)"),
+    Column("yielded_to_timing_seconds", "float64", "seconds this run's compression and evaluation stood aside "
+           "while another run on the machine was timing (kept out of compress_seconds and the fine-tuning budget)"),
+    Column("timing_background_cpu", "float64", "share of the machine's CPU time other processes used while this "
+           "run was timed (0: nothing else ran; 0.5 on 2 cores: one core busy throughout)"),
+    Column("memory_limit_bytes", "Int64", "resident-memory limit of the run's worker process"),
+    Column("cpu_model", "string", "CPU model name"),
+    Column("cpu_cores", "Int64", "logical CPU cores of the machine"),
+    Column("ram_bytes", "Int64", "physical memory of the machine"),
+    Column("os", "string", "operating system"),
+    Column("gpu", "string", "GPU name, empty if none"),
+    Column("hardware_fingerprint", "string", "hash of cpu_model, cpu_cores, RAM (GiB), gpu and os: rows with the "
+           "same value were measured on comparable machines"),
+    Column("python_version", "string", "Python version"),
+    Column("torch_version", "string", "torch version"),
+    Column("transformers_version", "string", "transformers version"),
+    Column("benchsuite_version", "string", "benchsuite version"),
+)
+
+
+COLUMNS = tuple(c.name for c in SCHEMA)
+
+
+_DTYPES = {c.name: c.dtype for c in SCHEMA}
+
+
+#: every value `status` may take
+STATUSES = ("ok", "failed", "skipped", "timeout", "crashed")
+
+
+#: columns no row may leave missing or empty
+REQUIRED = ("run_id", "status", "task", "method", "backend")
+
+
+#: columns a measured (status ok) row must fill with a finite number
+MEASURED = ("score", "latency_p50_ms", "latency_b1_p50_ms")
+
+
+#: columns without which a Parquet file is not a results file of any schema version
+_CORE = ("schema_version", "run_id", "status", "task", "method", "backend")

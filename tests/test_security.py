@@ -117,7 +117,7 @@ def unsafe_calls(source: str, filename: str = "<source>") -> list[str]:
 
 #: the one reviewed exception: the artifact cache unpickles a compressed model only after checking the file's
 #: HMAC under the user's own 0600 key, i.e. only a file this user's benchsuite wrote (docs/security.md)
-REVIEWED = {"benchsuite/artifacts.py": ["torch.load() without weights_only=True"]}
+REVIEWED = {"benchsuite/execution/artifacts.py": ["torch.load() without weights_only=True"]}
 
 
 def test_the_source_tree_loads_weights_safely_and_runs_no_shell():
@@ -133,7 +133,7 @@ def test_the_source_tree_loads_weights_safely_and_runs_no_shell():
 
 
 def test_the_cache_checks_the_hmac_before_it_unpickles():
-    source = (REPO / "benchsuite" / "artifacts.py").read_text(encoding="utf-8")
+    source = (REPO / "benchsuite" / "execution" / "artifacts.py").read_text(encoding="utf-8")
     get = source[source.index("    def get("):source.index("    def put(")]
     assert get.index("hmac.compare_digest") < get.index("torch.load(")
     assert "return None" in get[get.index("hmac.compare_digest"):get.index("torch.load(")]

@@ -154,6 +154,9 @@ def _import_file(path: Path) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
+    """What a plugin raised, in one line: ``ValueError: its first line``; an exit as ``SystemExit(3)``."""
+    if isinstance(exc, SystemExit):
+        return f"{type(exc).__name__}({exc.code!r})"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
@@ -206,8 +209,10 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
             return
         try:
             pm.register(load(), name=info.name)
-        except Exception as exc:  # a broken plugin must not take the host down
-            fail(info, f'Error importing plugin "{info.name}": {_describe(exc)}')
+        except KeyboardInterrupt:  # the user's Ctrl-C, not the plugin's failure
+            raise
+        except BaseException as exc:  # a broken plugin must not take the host down: sys.exit() at import included
+            fail(info, f'Error importing plugin "{info.name}": {_describe(exc)} (from {info.dist})')
 
     for ep in _entry_points():
         dist = ep.dist.name if ep.dist else "unknown"
@@ -246,9 +251,11 @@ def _collect(plugins: Plugins, fail: Callable[[PluginInfo, str], None]) -> None:
             for kind, obj in staged:
                 registries[kind].validate(obj, info.name)
                 _check(kind, obj)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit from a hook too: the plugin's failure, not the host's
             plugins.manager.unregister(name=info.name)
-            fail(info, f'plugin "{info.name}" failed to register: {_describe(exc)}')
+            fail(info, f'plugin "{info.name}" failed to register: {_describe(exc)} (from {info.dist})')
             continue
         for kind, obj in staged:
             registries[kind].add(obj, info.name)

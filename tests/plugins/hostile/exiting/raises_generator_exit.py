@@ -1,0 +1,3 @@
+"""A plugin whose import raises GeneratorExit, a BaseException meant for generators."""
+
+raise GeneratorExit

@@ -60,3 +60,9 @@ class DataError(BenchsuiteError):
 
 class Unsupported(BenchsuiteError):
     """Raised by a method's apply() for a model or task it cannot handle; the run becomes a `skipped` row."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: the message alone for our own errors, ``Type: message`` for anyone else's."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, BenchsuiteError) else text

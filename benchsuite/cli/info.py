@@ -1,4 +1,6 @@
-"""TODO docstring (cli.py)."""
+"""`benchsuite plugins`, `tasks`, `validate` and `new-plugin`: what is installed, the task cards, the timing
+harness's self-check, and a plugin package to start from.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring (cli.py)."""
+"""`benchsuite cache list|prune` and `benchsuite store check|import`: looking after the artifact cache and the
+results store.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring (cli.py)."""
+"""The argument parser of every command; a parse error is one line, not usage text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring (cli.py)."""
+"""`benchsuite results` and `benchsuite compare`: printing, exporting and comparing stored results."""
 
 from __future__ import annotations
 

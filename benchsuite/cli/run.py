@@ -1,4 +1,4 @@
-"""TODO docstring (cli.py)."""
+"""`benchsuite run` and `benchsuite submit`: a grid from the command line (or a --config file), and a submission."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from benchsuite.cli.results import format_table
-from benchsuite.errors import UsageError
 
 
 def with_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
@@ -38,26 +37,11 @@ def run_command(args: argparse.Namespace) -> int:
     from benchsuite.results.frames import to_frame
     from benchsuite.results.store import ResultStore
 
-    budget = {}
-    if args.finetune_budget is not None or args.finetune_budget_seconds is not None:
-        if args.track == "closed":
-            raise UsageError("--finetune-budget and --finetune-budget-seconds need --track open; "
-                             "the closed track uses the shared budget")
-        if args.finetune_budget is not None:
-            if args.finetune_budget < 0:
-                raise UsageError(f"--finetune-budget got {args.finetune_budget}; it accepts an integer >= 0")
-            budget["finetune_budget_steps"] = args.finetune_budget
-        if args.finetune_budget_seconds is not None:
-            if not args.finetune_budget_seconds > 0:
-                raise UsageError(f"--finetune-budget-seconds got {args.finetune_budget_seconds:g}; "
-                                 "it accepts a number > 0")
-            budget["finetune_budget_seconds"] = args.finetune_budget_seconds
-    from benchsuite.execution.limits import limits_of
-
-    limits = limits_of(args.time_limit, args.memory_limit)
-    options = RunOptions(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track, isolate=args.isolate,
-                         limits=limits, force=args.force, timed=not args.accuracy_only, cache=not args.no_cache,
-                         **budget)
+    options = RunOptions.of(quick=args.quick, seeds=args.seeds or (args.seed,), track=args.track,
+                            finetune_budget_steps=args.finetune_budget,
+                            finetune_budget_seconds=args.finetune_budget_seconds, isolate=args.isolate,
+                            time_limit_seconds=args.time_limit, memory_limit=args.memory_limit, force=args.force,
+                            accuracy_only=args.accuracy_only, cache=not args.no_cache)
     from benchsuite.execution.executors import check_options, make_executor
 
     check_options(args.executor, args.isolate, args.scheduler, args.workers)  # before anything loads or starts
@@ -66,8 +50,8 @@ def run_command(args: argparse.Namespace) -> int:
     store = ResultStore(args.store)
     store.files()  # fail early on a bad --store, before any compute
     start = time.perf_counter()
-    executor = make_executor(args.executor, limits, args.isolate, args.scheduler, args.workers,
-                             progress=not args.no_progress)
+    executor = make_executor(args.executor, options.limits, args.isolate, args.scheduler, args.workers,
+                             progress=not args.no_progress, plugins=plugins)
     where = (f"; dask: {executor.worker_count} workers, dashboard {executor.dashboard}"
              if args.executor == "dask" else "")
     print(f"benchsuite: {len(grid)} runs: tasks {', '.join(grid.tasks)}; methods "
@@ -78,7 +62,7 @@ def run_command(args: argparse.Namespace) -> int:
         rows = run_grid(plugins, grid, options, store, progress=not args.no_progress, executor=executor)
     finally:
         executor.close()
-    frame = to_frame(rows)
+    frame = to_frame(rows, validate=False)  # every row was validated as it was built
     if len(frame):
         print(format_table(frame))
     if len(options.seeds) > 1:

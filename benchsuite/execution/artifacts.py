@@ -122,9 +122,9 @@ class ArtifactCache:
     # ---- one entry -------------------------------------------------------------------------------------
     def lock(self, key: str) -> Any:
         """Hold `key` while compressing it, so that a second worker wanting the same model waits and loads it."""
-        from benchsuite.execution.hostlock import exclusive
+        from benchsuite.sdk.reference import build_lock
 
-        return exclusive(self.folder / LOCKS / key)
+        return build_lock(self.folder / LOCKS / key)
 
     def get(self, key: str) -> tuple[Any, dict[str, Any]] | None:
         """The cached model and the manifest's `info`, or None (absent, or refused: see `warn`)."""

@@ -1,4 +1,6 @@
-"""TODO docstring (cell.py)."""
+"""Compressing: a method pipeline applied to a copy of the reference under one shared budget, through the
+artifact cache when allowed, and the closed track's budget check.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchsuite.execution.hostlock import yield_to_timing
 from benchsuite.execution.job import QUICK_FINETUNE_STEPS, CellJob
+from benchsuite.results.schema import COL
 from benchsuite.sdk.interfaces import CompressionMethod, MethodContext, Task
 
 #: closed track: compression may take at most this multiple of the fine-tuning seconds, plus GRACE_SECONDS
@@ -34,11 +38,11 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
 
     model = copy.deepcopy(reference)
     context = MethodContext(task=task.info, teacher=reference, seed=job.seed, device=torch.device("cpu"),
-                            finetune_budget_steps=job.finetune_budget_steps, train_stream=task.train_batches,
+                            finetune_budget_steps=job.options.finetune_budget_steps, train_stream=task.train_batches,
                             batch_size=task.finetune_batch_size,
-                            max_steps_per_request=QUICK_FINETUNE_STEPS if job.quick else None,
-                            finetune_budget_seconds=job.finetune_budget_seconds,
-                            example_inputs=task.example_inputs)
+                            max_steps_per_request=QUICK_FINETUNE_STEPS if job.options.quick else None,
+                            finetune_budget_seconds=job.options.finetune_budget_seconds,
+                            example_inputs=task.example_inputs, yield_to_timing=yield_to_timing)
     seed_everything(job.seed)
     threads = torch.get_num_threads()
     if job.compress_threads:
@@ -53,21 +57,21 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start - context.cost.paused_seconds
     model.eval()
-    return model, {"compress_seconds": seconds, "finetune_steps": context.cost.finetune_steps,
-                   "yielded_to_timing_seconds": context.cost.paused_seconds,
-                   "calibration_samples": context.cost.calibration_samples,
-                   "finetune_budget_steps": job.finetune_budget_steps,
-                   "finetune_budget_seconds": job.finetune_budget_seconds,
-                   "finetune_stopped_by_time": context.cost.stopped_by_time}
+    return model, {COL.compress_seconds: seconds, COL.finetune_steps: context.cost.finetune_steps,
+                   COL.yielded_to_timing_seconds: context.cost.paused_seconds,
+                   COL.calibration_samples: context.cost.calibration_samples,
+                   COL.finetune_budget_steps: job.options.finetune_budget_steps,
+                   COL.finetune_budget_seconds: job.options.finetune_budget_seconds,
+                   COL.finetune_stopped_by_time: context.cost.stopped_by_time}
 
 
 def compress_or_load(task: Task, reference: Any, methods: Sequence[CompressionMethod],
                      job: CellJob) -> tuple[Any, dict[str, Any]]:
     """`compress`, through the artifact cache when the job allows it: a model the cache holds for the same content
     key is loaded instead (its cost is the cost of the compression that made it, `compression_cached` true)."""
-    if not job.cache or all(m.name == "baseline" for m in methods):
+    if not job.options.cache or all(m.name == "baseline" for m in methods):
         model, cost = compress(task, reference, methods, job)
-        return model, {**cost, "compression_cached": False}
+        return model, {**cost, COL.compression_cached: False}
     import sys
 
     import torch
@@ -76,9 +80,9 @@ def compress_or_load(task: Task, reference: Any, methods: Sequence[CompressionMe
     from benchsuite.measure.hardware import benchsuite_version
     from benchsuite.sdk.paths import cache_dir
 
-    fields = {"task": task.name, "task_version": task.version, "seed": job.seed, "quick": job.quick,
-              "track": job.track, "finetune_budget_steps": job.finetune_budget_steps,
-              "finetune_budget_seconds": job.finetune_budget_seconds,
+    fields = {"task": task.name, "task_version": task.version, "seed": job.seed, "quick": job.options.quick,
+              "track": job.options.track, "finetune_budget_steps": job.options.finetune_budget_steps,
+              "finetune_budget_seconds": job.options.finetune_budget_seconds,
               "steps": [[m.name, m.version, dict(params), source_digest(m)] for m, (_, params) in zip(methods, job.steps)],
               "benchsuite_version": benchsuite_version(), "torch_version": torch.__version__}
     key = content_key(fields)
@@ -88,26 +92,26 @@ def compress_or_load(task: Task, reference: Any, methods: Sequence[CompressionMe
         if hit is not None:
             model, info = hit
             model.eval()
-            return model, {**info, "compression_cached": True}
+            return model, {**info, COL.compression_cached: True}
         model, cost = compress(task, reference, methods, job)
         description = f"{task.name} × {' > '.join(n for n, _ in job.steps)} seed {job.seed}" + (
-            " (quick)" if job.quick else "")
+            " (quick)" if job.options.quick else "")
         problem = cache.put(key, model, cost, fields, description)
         if problem is not None:
             print(f"benchsuite: {description}: {problem}", file=sys.stderr)
-    return model, {**cost, "compression_cached": False}
+    return model, {**cost, COL.compression_cached: False}
 
 
 def budget_problem(job: CellJob, cost: Mapping[str, Any]) -> str | None:
     """Why a closed-track run broke the shared budget, or None."""
-    if job.track != "closed":
+    if job.options.track != "closed":
         return None
-    if cost["finetune_steps"] > job.finetune_budget_steps:
-        return (f"closed track allows {job.finetune_budget_steps} fine-tuning steps, the method took "
+    if cost[COL.finetune_steps] > job.options.finetune_budget_steps:
+        return (f"closed track allows {job.options.finetune_budget_steps} fine-tuning steps, the method took "
                 f"{cost['finetune_steps']}; run it on --track open")
-    wall = BUDGET_WALL_FACTOR * job.finetune_budget_seconds + BUDGET_GRACE_SECONDS
-    if cost["compress_seconds"] > wall:
-        return (f"closed track allows {wall:.0f} s of compression (twice the {job.finetune_budget_seconds:.0f} s "
+    wall = BUDGET_WALL_FACTOR * job.options.finetune_budget_seconds + BUDGET_GRACE_SECONDS
+    if cost[COL.compress_seconds] > wall:
+        return (f"closed track allows {wall:.0f} s of compression (twice the {job.options.finetune_budget_seconds:.0f} s "
                 f"fine-tuning budget plus {BUDGET_GRACE_SECONDS:.0f} s), the method took "
                 f"{cost['compress_seconds']:.0f} s; run it on --track open")
     return None

@@ -1,4 +1,6 @@
-"""TODO docstring (executors.py)."""
+"""Executors run the cells of a grid and yield each as it finishes: `LocalExecutor` one after another on this
+machine (in worker subprocesses, or here with ``--isolate none``); dask_cluster.py's `DaskExecutor` on a Dask
+cluster. The grid (grid/orchestration.py) owns the rows and the store; an executor only returns outcomes."""
 
 from __future__ import annotations
 
@@ -8,30 +10,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from benchsuite.errors import UsageError
-from benchsuite.execution.isolation import run_isolated
+from benchsuite.execution.isolation import InProcess, run_isolated
 from benchsuite.execution.job import CellJob, Outcome
 from benchsuite.execution.limits import Limits
 
 EXECUTORS = ("local", "dask")
 
 
-
-
-
-
-
-
-
-
 @dataclass(frozen=True)
 class Work:
-    """One cell to run: its job, and how to run it in this process (the local executor's ``--isolate none``)."""
+    """One cell to run: its job, a label for progress lines, and its priority."""
 
     job: CellJob
     label: str
     #: baselines first: the rows of a task's other cells need its baseline
     priority: int = 0
-    run_here: Callable[[], list[Outcome]] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +63,13 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, limits: Limits, isolate: str) -> None:
+    def __init__(self, limits: Limits, isolate: str, plugins: Any = None,
+                 bar: Callable[[str, int], Any] | None = None) -> None:
         self.limits, self.isolate = limits, isolate
+        if isolate == "none" and plugins is None:
+            raise ValueError("--isolate none runs cells with this process's plugins: pass them")
+        #: ``--isolate none``: the cells run here, with `plugins`
+        self.in_process = InProcess(plugins, bar) if isolate == "none" else None
 
     def machine(self) -> dict[str, Any]:
         return machine_columns()
@@ -79,7 +77,7 @@ class LocalExecutor:
     def run(self, work: Sequence[Work]) -> Iterator[Finished]:
         """In grid order, which puts each task's baseline first."""
         for index, item in enumerate(work):
-            yield Finished(index, item.run_here() if item.run_here is not None else
+            yield Finished(index, self.in_process.run(item.job) if self.in_process is not None else
                            run_cell(item.job, self.limits, self.isolate))
 
     def close(self) -> None:
@@ -107,11 +105,11 @@ def check_options(name: str, isolate: str, scheduler: str | None = None, workers
 
 
 def make_executor(name: str, limits: Limits, isolate: str, scheduler: str | None = None,
-                  workers: int | None = None, progress: bool = True) -> Executor:
-    """The executor the command line asked for."""
+                  workers: int | None = None, progress: bool = True, plugins: Any = None) -> Executor:
+    """The executor the command line asked for (`plugins`: this process's, for ``--isolate none``)."""
     check_options(name, isolate, scheduler, workers)
     if name == "local":
-        return LocalExecutor(limits, isolate)
+        return LocalExecutor(limits, isolate, plugins)
     from benchsuite.execution.dask_cluster import DaskExecutor
 
     return DaskExecutor(limits, isolate, scheduler, workers, progress)

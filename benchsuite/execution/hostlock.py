@@ -170,21 +170,6 @@ def yield_to_timing(path: Path | None = None) -> float:
     return time.perf_counter() - start
 
 
-@contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive `flock` on `path` (created, mode 0600, with its folder): one process at a time builds
-    the same cached artifact; the others wait, then find it built."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
 def _host_busy_seconds() -> float | None:
     """CPU seconds all processes on this machine have used since boot (Linux /proc/stat), or None."""
     try:

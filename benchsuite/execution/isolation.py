@@ -1,18 +1,29 @@
-"""TODO docstring (isolation.py)."""
+"""Fault isolation: run a cell in a worker subprocess under a wall-time and a resident-memory limit, or (``--isolate
+none``) in this process.
+
+The parent follows the worker's events (events.py) to know the phase it is in: setting up the task, compressing,
+or measuring on backend i. Each phase has its own wall-time limit. A phase that runs past it is killed and
+recorded as ``timeout``. The time a worker spends queued for the machine (hostlock.py: another run's timing
+phase, or this one's waiting for other runs' heavy work) is not the phase's own and is left out of its limit; a
+single wait longer than WAIT_LIMIT_FACTOR times the limit is a timeout of its own. A worker that dies (signal,
+abort, exit, the memory limit) is recorded as ``crashed`` for the phase it was in. Backends the dead worker
+never reached run in a fresh worker.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from benchsuite.errors import one_line
+from benchsuite.execution import events as ev
 from benchsuite.execution.job import CellJob, Outcome
 from benchsuite.execution.limits import Limits
 
@@ -84,65 +95,40 @@ def run_isolated(job: CellJob, limits: Limits, env: Mapping[str, str] | None = N
 
 def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = None) -> list[Outcome | None]:
     """Run `job` in one worker. Returns an Outcome per backend, None for backends it never reached."""
-    results: list[Outcome | None] = [None] * len(job.backends)
+    names = [name for name, _ in job.backends]
     with tempfile.TemporaryDirectory(prefix="benchsuite-worker-") as tmp:
         job_file, events_file, log_file = Path(tmp) / "job.json", Path(tmp) / "events.jsonl", Path(tmp) / "log.txt"
         job_file.write_text(job.to_json())
         events_file.touch()
         with open(log_file, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "benchsuite.execution.worker", str(job_file), str(events_file)],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=dict(env) if env is not None else None)
-        phase: str | int = "setup"  # setup | compress | backend index | between
-        phase_start, offset, cost, killed = time.monotonic(), 0, {}, None
-        waiting_since: float | None = None  # the worker is queued for the machine (hostlock.py) since then
-        setup_error: tuple[str, str] | None = None
-        done = False
+            proc = subprocess.Popen([sys.executable, "-m", "benchsuite.execution.worker", str(job_file),
+                                     str(events_file)], stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=dict(env) if env is not None else None)
+        phases = ev.Phases(len(job.backends))
+        offset, killed = 0, None
 
         def read_events() -> None:
-            nonlocal offset, phase, phase_start, waiting_since, cost, setup_error, done
+            nonlocal offset
             with open(events_file, "rb") as fh:
                 fh.seek(offset)
                 chunk = fh.read()
             complete = chunk[:chunk.rfind(b"\n") + 1]
             offset += len(complete)
-            for line in complete.splitlines():
-                event = json.loads(line)
-                kind = event["event"]
-                if kind == "waiting":
-                    waiting_since = time.monotonic()
-                elif kind == "resumed":
-                    if waiting_since is not None:
-                        phase_start += time.monotonic() - waiting_since  # the queueing is not the phase's
-                    waiting_since = None
-                elif kind == "compressing":
-                    phase, phase_start = "compress", time.monotonic()
-                elif kind == "compressed":
-                    cost = event["cost"]
-                    phase, phase_start = "between", time.monotonic()
-                elif kind == "measuring":
-                    phase, phase_start = event["backend"], time.monotonic()
-                elif kind == "result":
-                    results[event["backend"]] = Outcome.from_event(event)
-                    phase, phase_start = "between", time.monotonic()
-                elif kind == "setup_failed":
-                    setup_error = (event["error"], event.get("traceback", ""))
-                elif kind == "done":
-                    done = True
+            phases.take(ev.decode(complete))
 
         def over_limit() -> tuple[str, str] | None:
             """The (status, error) of a worker past a limit, or None."""
-            now = time.monotonic()
-            if waiting_since is not None and now - waiting_since > WAIT_LIMIT_FACTOR * limits.time_limit_seconds:
-                return ("timeout", f"{_phase_words(phase, job)} waited {now - waiting_since:.0f} s for the machine, "
+            if phases.wait_seconds() > WAIT_LIMIT_FACTOR * limits.time_limit_seconds:
+                return ("timeout", f"{phases.describe(names)} waited {phases.wait_seconds():.0f} s for the machine, "
                                    "held by another benchsuite run's phase; raise --time-limit, or find the run that "
                                    "holds it")
-            if (waiting_since if waiting_since is not None else now) - phase_start > limits.time_limit_seconds:
-                return ("timeout", f"{_phase_words(phase, job)} ran past the {limits.time_limit_seconds:g} s time "
+            if phases.phase_seconds() > limits.time_limit_seconds:
+                return ("timeout", f"{phases.describe(names)} ran past the {limits.time_limit_seconds:g} s time "
                                    "limit; raise --time-limit if it needs longer")
             rss = group_rss_bytes(proc.pid)
             if rss > limits.memory_limit_bytes:
-                return ("crashed", f"{_phase_words(phase, job)} exceeded the memory limit: resident memory "
+                return ("crashed", f"{phases.describe(names)} exceeded the memory limit: resident memory "
                                    f"{rss / 2**30:.2f} GiB > {limits.memory_limit_bytes / 2**30:.2f} GiB; "
                                    "raise --memory-limit if it needs more")
             return None
@@ -165,34 +151,57 @@ def _one_worker(job: CellJob, limits: Limits, env: Mapping[str, str] | None = No
             raise
         read_events()
         log_tail = _tail(log_file)
-    if setup_error is not None:
-        return [Outcome("failed", setup_error[0], traceback=setup_error[1])] * len(results)
-    if done and killed is None:
+    results = phases.results
+    if phases.setup_error is not None:
+        error, trace = phases.setup_error
+        return [Outcome("failed", error, traceback=trace)] * len(results)
+    if phases.done and killed is None:
         return results
     if killed is not None:
         status, reason = killed
     elif returncode < 0:
         status, reason = "crashed", (f"worker died with {_signal_name(-returncode)} while "
-                                     f"{_phase_words(phase, job, gerund=True)}")
+                                     f"{phases.describe(names, gerund=True)}")
     else:
         status, reason = "crashed", (f"worker exited with code {returncode} while "
-                                     f"{_phase_words(phase, job, gerund=True)}")
-    failure = Outcome(status, reason, cost=cost, traceback=log_tail)
-    if phase in ("setup", "compress"):
+                                     f"{phases.describe(names, gerund=True)}")
+    failure = Outcome(status, reason, cost=phases.cost, traceback=log_tail)
+    if phases.phase in ("setup", "compress"):
         return [r if r is not None else failure for r in results]
-    if isinstance(phase, int):
-        results[phase] = failure
+    if isinstance(phases.phase, int):
+        results[phases.phase] = failure
     return results  # "between": the unreached backends go to a fresh worker
 
 
-def _phase_words(phase: str | int, job: CellJob, gerund: bool = False) -> str:
-    if phase == "setup":
-        return "setting up the task" if gerund else "task setup"
-    if phase == "compress":
-        return "compressing" if gerund else "compression"
-    if phase == "between":
-        return "between measurements" if gerund else "the worker"
-    return f"measuring on {job.backends[phase][0]}" if gerund else f"measurement on {job.backends[phase][0]}"
+class InProcess:
+    """``--isolate none``: cells run in this process, with this process's plugins, and no limits (a crash or a
+    hang is this process's). Each task is set up once (its reference model built or loaded) and reused."""
+
+    def __init__(self, plugins: Any, bar: Callable[[str, int], Any] | None = None) -> None:
+        self.plugins, self.bar = plugins, bar
+        #: per task name: (task, reference model), or the one-line reason it could not be set up
+        self._tasks: dict[str, tuple[Any, Any] | str] = {}
+
+    def _setup(self, name: str) -> tuple[Any, Any] | str:
+        if name not in self._tasks:
+            from benchsuite.sdk.paths import cache_dir
+
+            try:
+                task = self.plugins.tasks.get(name)()
+                self._tasks[name] = (task, task.reference_model(cache_dir()))
+            except Exception as exc:
+                self._tasks[name] = f"task {name} could not be set up: {one_line(exc)}"
+        return self._tasks[name]
+
+    def run(self, job: CellJob) -> list[Outcome]:
+        from benchsuite.execution.cell import execute
+
+        setup = self._setup(job.task)
+        if isinstance(setup, str):
+            return [Outcome("failed", setup)] * len(job.backends)
+        phases = ev.Phases(len(job.backends))
+        execute(job, self.plugins, *setup, phases, bar=self.bar)
+        return [r if r is not None else Outcome("failed", "the cell ended without a result") for r in phases.results]
 
 
 def _tail(path: Path) -> str:

@@ -1,45 +1,91 @@
-"""TODO docstring (cell.py)."""
+"""What one worker runs (a CellJob, with the CellOptions it is measured under) and what became of it (Outcome).
+
+Plain data only: a job crosses a process boundary as JSON. Imports no torch.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from benchsuite.errors import BenchsuiteError
+from benchsuite.errors import UsageError
 from benchsuite.measure.policy import TimingPolicy
+from benchsuite.sdk.tracks import CLOSED_BUDGET_SECONDS, CLOSED_BUDGET_STEPS, TRACKS
 
+#: --quick evaluates on this many samples
 QUICK_EVAL_SAMPLES = 256
-
-
+#: --quick cuts every request for fine-tuning batches to this many steps
 QUICK_FINETUNE_STEPS = 2
 
 
 @dataclass(frozen=True)
-class CellJob:
-    """What one worker runs: a task, a method pipeline and a seed, measured on one or more backends.
+class CellOptions:
+    """How every cell of a run is compressed and measured (the part of `RunOptions` a worker needs).
 
-    Everything is plain data (names and JSON-able parameters), so a job crosses a process boundary as JSON.
+    :param quick: small evaluation subset, short timing, fine-tuning capped; rows are marked `quick`.
+    :param track: ``closed`` (calibration plus at most the shared fine-tuning budget) or ``open`` (any budget).
+    :param finetune_budget_steps: the most fine-tuning steps a configuration may take (all pipeline steps together).
+    :param finetune_budget_seconds: the most wall seconds of fine-tuning; batches stop coming after it.
     """
 
-    task: str
-    steps: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
-    seed: int
-    backends: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
     quick: bool = False
     track: str = "closed"
-    finetune_budget_steps: int = 500
-    finetune_budget_seconds: float = 900.0
-    timing: tuple[tuple[str, Any], ...] = ()
-    #: re-evaluate the score from the saved compressed artifact (`benchsuite submit`)
+    finetune_budget_steps: int = CLOSED_BUDGET_STEPS
+    finetune_budget_seconds: float = CLOSED_BUDGET_SECONDS
+    timing: TimingPolicy = field(default_factory=TimingPolicy)
+    #: re-evaluate each score from the saved compressed artifact (submissions)
     verify_artifact: bool = False
     #: where the artifact is saved for that check (a submission bundle's folder); None: a temporary folder
     artifact_dir: str | None = None
-    #: measure latency and memory; False: score, size and FLOPs only (`--accuracy-only`)
+    #: measure latency and memory (``False``: `--accuracy-only`, rows say ``timed`` false)
     timed: bool = True
-    #: load the compressed model from the artifact cache when it holds it, else store it there
-    cache: bool = False
+    #: reuse compressed models from the artifact cache, and store new ones there
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.track not in TRACKS:
+            raise UsageError(f"unknown track {self.track!r}; use one of {', '.join(TRACKS)}")
+        if self.track == "closed" and (self.finetune_budget_steps, self.finetune_budget_seconds) != (
+                CLOSED_BUDGET_STEPS, CLOSED_BUDGET_SECONDS):
+            raise UsageError(f"the closed track uses the shared budget of {CLOSED_BUDGET_STEPS} steps and "
+                             f"{CLOSED_BUDGET_SECONDS:g} s; use --track open to set another")
+        if self.finetune_budget_steps < 0:
+            raise UsageError(f"--finetune-budget got {self.finetune_budget_steps}; it accepts an integer >= 0")
+        if not self.finetune_budget_seconds > 0:
+            raise UsageError(f"--finetune-budget-seconds got {self.finetune_budget_seconds:g}; "
+                             "it accepts a number > 0")
+
+    @property
+    def eval_limit(self) -> int | None:
+        return QUICK_EVAL_SAMPLES if self.quick else None
+
+    @property
+    def timing_policy(self) -> TimingPolicy:
+        return TimingPolicy.quick() if self.quick else self.timing
+
+    def cell_options(self) -> CellOptions:
+        """Just these options (a `RunOptions` sheds its run-level fields)."""
+        return CellOptions(**{f.name: getattr(self, f.name) for f in fields(CellOptions)})
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CellOptions:
+        return cls(**{**raw, "timing": TimingPolicy(**raw["timing"])})
+
+
+Config = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """What one worker runs: a task, a method pipeline and a seed, measured on one or more backends."""
+
+    task: str
+    steps: Config
+    seed: int
+    backends: Config
+    options: CellOptions = field(default_factory=CellOptions)
     #: intra-op threads while compressing (0: torch's default). Several Dask workers on one machine split its
     #: cores this way; the backends' timing and evaluation threads are not affected
     compress_threads: int = 0
@@ -59,15 +105,8 @@ class CellJob:
 
         return cls(**{**raw, "steps": tuple((n, pairs(p)) for n, p in raw["steps"]),
                       "backends": tuple((n, pairs(p)) for n, p in raw["backends"]),
-                      "timing": pairs(raw["timing"]), "plugin_environ": pairs(raw["plugin_environ"])})
-
-    @property
-    def eval_limit(self) -> int | None:
-        return QUICK_EVAL_SAMPLES if self.quick else None
-
-    @property
-    def timing_policy(self) -> TimingPolicy:
-        return TimingPolicy.quick() if self.quick else TimingPolicy(**dict(self.timing))
+                      "options": CellOptions.from_dict(raw["options"]),
+                      "plugin_environ": pairs(raw["plugin_environ"])})
 
 
 @dataclass(frozen=True)
@@ -80,17 +119,10 @@ class Outcome:
     cost: Mapping[str, Any] = field(default_factory=dict)
     traceback: str = ""
 
-
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Outcome:
-        """The Outcome a ``result`` event reports."""
+        """The Outcome a ``result`` event reports (events.py)."""
         return cls(event["status"], event.get("error", ""), event.get("values", {}), event.get("cost", {}),
                    event.get("traceback", ""))
 
 
-Events = Callable[[dict[str, Any]], None]
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, BenchsuiteError) else text

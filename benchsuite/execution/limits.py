@@ -1,4 +1,4 @@
-"""TODO docstring (isolation.py)."""
+"""Per-worker limits (wall time per phase, resident memory) and their command-line spellings. Imports no torch."""
 
 from __future__ import annotations
 
@@ -53,9 +53,11 @@ def parse_memory(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
-def limits_of(time_limit_seconds: float | None, memory_limit: str | None) -> Limits:
-    """The worker limits from the command line's spelling (`--time-limit 600 --memory-limit 8GiB`)."""
+def limits_of(time_limit_seconds: float | None, memory_limit: str | int | None) -> Limits:
+    """The worker limits from the command line's spelling (`--time-limit 600 --memory-limit 8GiB`); a memory
+    limit given as an int is bytes (`benchsuite.run(memory_limit_bytes=...)`)."""
     if time_limit_seconds is not None and not time_limit_seconds > 0:
         raise UsageError(f"--time-limit got {time_limit_seconds:g}; give the seconds a phase may take, e.g. 1800")
     return Limits(time_limit_seconds or DEFAULT_TIME_LIMIT_SECONDS,
+                  memory_limit if isinstance(memory_limit, int) else
                   parse_memory(memory_limit) if memory_limit is not None else 0)

@@ -1,4 +1,6 @@
-"""TODO docstring (cell.py)."""
+"""Measuring a compressed model on one backend: size, counts and FLOPs, compile, score, then latency at the task
+batch size and at batch 1 under the host's timing lock, with the integrity checks.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ from benchsuite.measure.counts import (
     serialized_weights,
 )
 from benchsuite.measure.evaluation import evaluate
-from benchsuite.measure.timing import LatencyStats, time_latency
+from benchsuite.measure.timing import time_latency
+from benchsuite.results.rows import latency_columns
+from benchsuite.results.schema import COL
 from benchsuite.sdk.interfaces import Backend, Task
 
 
@@ -78,8 +82,8 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
 
     with busy():  # compiling and scoring: no timing phase runs beside them, except at batch boundaries
         scored = _prepare_and_score(task, model, backend, job, label, bar, to_device)
-    values = {**scored.values, "timed": job.timed, "yielded_to_timing_seconds": scored.stood_aside}
-    if not job.timed:
+    values = {**scored.values, COL.timed: job.options.timed, COL.yielded_to_timing_seconds: scored.stood_aside}
+    if not job.options.timed:
         return values
     fn = scored.fn
     values.update(_timed(task, fn, backend, job, to_device))
@@ -89,7 +93,7 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
     if problem is not None:
         raise IntegrityError(f"outputs after timing differ from the accuracy phase on {len(scored.sample[0])} "
                              f"evaluation inputs ({problem}); a model must compute the same function while timed")
-    values["peak_memory_bytes"] = backend.peak_memory_bytes(scored.model, fn,
+    values[COL.peak_memory_bytes] = backend.peak_memory_bytes(scored.model, fn,
                                                             to_device(task.example_inputs(task.batch_size)))
     return values
 
@@ -134,7 +138,7 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
     compile_seconds = time.perf_counter() - start
     settings = backend.settings()
 
-    eval_total = job.eval_limit or task.eval_size
+    eval_total = job.options.eval_limit or task.eval_size
     progress = bar(f"{label}: evaluating", eval_total) if bar is not None else _NoBar()
     if callable(report):
         report()  # reset the counters
@@ -142,35 +146,35 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
 
     def batches() -> Any:
         nonlocal stood_aside
-        for x, y in task.eval_batches(task.batch_size, job.eval_limit):
+        for x, y in task.eval_batches(task.batch_size, job.options.eval_limit):
             stood_aside += yield_to_timing()
             yield to_device(x), y
 
     scored = evaluate(fn, batches(), task.metric, on_batch=progress.update, extra=task.extra_metrics)
     model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
-    sample = to_device(_sample_inputs(task, job.eval_limit))
+    sample = to_device(_sample_inputs(task, job.options.eval_limit))
     with torch.inference_mode():
         before = fn(*sample)  # the accuracy phase's outputs on the sample
     progress.close()
     return _Scored({
-        "threads": settings.get("threads"),
-        "allocator": warm_heap(),
-        "device": backend.device,
-        "score": scored.score,
-        "score_ci_low": scored.interval[0] if scored.interval else None,
-        "score_ci_high": scored.interval[1] if scored.interval else None,
-        "extra_scores": json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
-        "eval_samples": scored.samples,
-        "batch_size": task.batch_size,
-        "model_size_bytes": len(weights),
-        "artifact_sha256": hashlib.sha256(weights).hexdigest(),
-        "params_total": total,
-        "params_nonzero": nonzero,
-        "sparsity": 1.0 - nonzero / total if total else None,
-        "flops": flops,
-        "compile_seconds": compile_seconds,
-        "mean_exit_depth": model_metrics.get("mean_exit_depth"),
-        "model_metrics": json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
+        COL.threads: settings.get("threads"),
+        COL.allocator: warm_heap(),
+        COL.device: backend.device,
+        COL.score: scored.score,
+        COL.score_ci_low: scored.interval[0] if scored.interval else None,
+        COL.score_ci_high: scored.interval[1] if scored.interval else None,
+        COL.extra_scores: json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
+        COL.eval_samples: scored.samples,
+        COL.batch_size: task.batch_size,
+        COL.model_size_bytes: len(weights),
+        COL.artifact_sha256: hashlib.sha256(weights).hexdigest(),
+        COL.params_total: total,
+        COL.params_nonzero: nonzero,
+        COL.sparsity: 1.0 - nonzero / total if total else None,
+        COL.flops: flops,
+        COL.compile_seconds: compile_seconds,
+        COL.mean_exit_depth: model_metrics.get("mean_exit_depth"),
+        COL.model_metrics: json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
     }, fn, model, sample, before, stood_aside)
 
 
@@ -180,7 +184,7 @@ def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
     benchsuite timing phase runs on this machine meanwhile."""
     from datetime import datetime, timezone
 
-    policy = job.timing_policy
+    policy = job.options.timing_policy
     at_batch_inputs = [to_device(x) for x in task.latency_inputs(task.batch_size)]
     at_one_inputs = [to_device(x) for x in task.latency_inputs(1)]
     with timing_lock() as waited, TimingWindow() as window:
@@ -190,24 +194,14 @@ def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
         ended = datetime.now(timezone.utc)
     return {
         **latency_columns("latency", at_batch),
-        "latency_warmup_calls": at_batch.warmup_calls,
-        "latency_steady": at_batch.steady and at_one.steady,
-        "throughput_sps": at_batch.throughput_sps(task.batch_size),
+        COL.latency_warmup_calls: at_batch.warmup_calls,
+        COL.latency_steady: at_batch.steady and at_one.steady,
+        COL.throughput_sps: at_batch.throughput_sps(task.batch_size),
         **latency_columns("latency_b1", at_one),
-        "timing_lock_wait_seconds": waited,
-        "timing_started_at": started.isoformat(),
-        "timing_seconds": (ended - started).total_seconds(),
-        "timing_background_cpu": window.background_cpu,
-    }
-
-
-def latency_columns(prefix: str, stats: LatencyStats) -> dict[str, Any]:
-    ci = stats.p50_ci_ms()
-    return {
-        f"{prefix}_p50_ms": stats.p50_ms, f"{prefix}_p90_ms": stats.p90_ms, f"{prefix}_p99_ms": stats.p99_ms,
-        f"{prefix}_mean_ms": stats.mean_ms, f"{prefix}_std_ms": stats.std_ms, f"{prefix}_samples": stats.samples,
-        f"{prefix}_p50_ci_low_ms": ci[0] if ci else None, f"{prefix}_p50_ci_high_ms": ci[1] if ci else None,
-        f"{prefix}_samples_ms": [float(v) for v in stats.samples_ms],
+        COL.timing_lock_wait_seconds: waited,
+        COL.timing_started_at: started.isoformat(),
+        COL.timing_seconds: (ended - started).total_seconds(),
+        COL.timing_background_cpu: window.background_cpu,
     }
 
 
@@ -224,14 +218,14 @@ def artifact_problem(task: Task, model: Any, backend: Backend, job: CellJob,
     import tempfile
     from pathlib import Path
 
-    folder = Path(job.artifact_dir) if job.artifact_dir else Path(tempfile.mkdtemp(prefix="benchsuite-artifact-"))
+    folder = Path(job.options.artifact_dir) if job.options.artifact_dir else Path(tempfile.mkdtemp(prefix="benchsuite-artifact-"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}.pt"
     path.write_bytes(data)
     if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
         return f"the saved artifact {path} does not hash to {digest[:12]}…"
     state = torch.load(path, weights_only=True)
-    if not job.artifact_dir:
+    if not job.options.artifact_dir:
         path.unlink()
         folder.rmdir()
     fresh = copy.deepcopy(model)
@@ -243,7 +237,7 @@ def artifact_problem(task: Task, model: Any, backend: Backend, job: CellJob,
     fresh.eval()
     to_device = lambda inputs: tuple(t.to(backend.device) for t in inputs)  # noqa: E731
     fn = backend.prepare(fresh, to_device(task.example_inputs(task.batch_size)))
-    batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, job.eval_limit))
+    batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, job.options.eval_limit))
     rescored = evaluate(fn, batches, task.metric).score
     if not math.isclose(rescored, values["score"], rel_tol=0, abs_tol=1e-9):
         return (f"the score re-evaluated from the saved artifact is {rescored:.6g}, the run reported "

@@ -7,12 +7,10 @@ the plugins print goes to the worker's own stdout/stderr, which the parent keeps
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 
 def _die_with_parent() -> None:
@@ -36,24 +34,25 @@ def main(argv: list[str]) -> int:
     faulthandler.enable()  # a segfault or abort leaves a Python traceback in the crash log
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent asks for the stacks before a kill
     job_path, events_path = Path(argv[0]), Path(argv[1])
-    from benchsuite.execution.hostlock import (  # no torch: the heavy imports below run inside busy()
-        busy,
-        set_wait_listener,
+    from benchsuite.execution import (
+        events as ev,  # no torch: the heavy imports below run inside busy()
     )
+    from benchsuite.execution.hostlock import busy, set_wait_listener
 
     out = open(events_path, "a", encoding="utf-8")
 
-    def events(event: dict[str, Any]) -> None:
-        out.write(json.dumps(event, default=_jsonable) + "\n")
+    def events(event: ev.Event) -> None:
+        out.write(ev.encode(event))
         out.flush()
 
     # the parent stops a phase's clock while this worker queues for the machine (isolation.py)
-    set_wait_listener(lambda waiting: events({"event": "waiting" if waiting else "resumed"}))
+    set_wait_listener(lambda waiting: events(ev.waiting(waiting)))
     # importing torch, loading data and (once per machine) building the reference: never beside a timing phase
     with busy():
         from benchsuite.discovery.loader import load_plugins
+        from benchsuite.errors import one_line
         from benchsuite.execution.cell import execute
-        from benchsuite.execution.job import CellJob, one_line
+        from benchsuite.execution.job import CellJob
         from benchsuite.sdk.paths import cache_dir
 
         job = CellJob.from_json(job_path.read_text())
@@ -66,22 +65,12 @@ def main(argv: list[str]) -> int:
                 raise
             import traceback
 
-            events({"event": "setup_failed", "error": f"task {job.task} could not be set up: {one_line(exc)}",
-                    "traceback": traceback.format_exc()})
+            events(ev.setup_failed(f"task {job.task} could not be set up: {one_line(exc)}", traceback.format_exc()))
             return 0
     execute(job, plugins, task, reference, events)
-    events({"event": "done"})
+    events(ev.done())
     out.close()
     return 0
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars and the like, as plain JSON numbers."""
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    raise TypeError(f"cannot record a value of type {type(value).__name__}")
 
 
 if __name__ == "__main__":

@@ -1,50 +1,38 @@
-"""TODO docstring (runner.py)."""
+"""Runs a grid: plans each cell (rows decided without running: already stored, skipped, failed set-up), runs the
+others on an executor, and emits every row as soon as it is final, each task's baseline first.
+
+Each task's baseline is measured on every backend in the same run, so that every row carries its own
+baseline score, latency and size. A failure in one cell becomes a `failed` row; the grid carries on.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from benchsuite.discovery.loader import Plugins
-from benchsuite.execution.cell import execute
 from benchsuite.execution.executors import Executor, Finished, LocalExecutor, Work
 from benchsuite.execution.hostlock import busy
-from benchsuite.execution.job import (
-    QUICK_EVAL_SAMPLES,
-    QUICK_FINETUNE_STEPS,
-    CellJob,
-    Outcome,
-    one_line,
-)
+from benchsuite.errors import one_line
+from benchsuite.execution.job import CellJob, Outcome
 from benchsuite.grid.options import RunOptions
-from benchsuite.grid.planning import (
-    BASELINE,
-    Config,
-    Grid,
-    Pipeline,
-    _seeds_of,
-    cell_count,
-)
+from benchsuite.grid.planning import BASELINE, Config, Grid, Pipeline, cell_count, seeds_of
 from benchsuite.grid.progress import Progress
-from benchsuite.results.keys import run_key, run_keys
-from benchsuite.results.rows import Baseline, relative_columns
-from benchsuite.results.schema import COLUMNS
+from benchsuite.results.keys import run_keys
+from benchsuite.results.rows import Baseline, RowBuilder, joined
+from benchsuite.results.schema import COL
 from benchsuite.results.store import ResultStore
 from benchsuite.sdk.interfaces import Availability, Backend, CompressionMethod, Task
 from benchsuite.sdk.params import params_json
-from benchsuite.sdk.paths import cache_dir
 
-__all__ = ["QUICK_EVAL_SAMPLES", "QUICK_FINETUNE_STEPS", "RunOptions", "build_grid", "run_grid", "run"]
 
 
 #: the folder beside the results files where failed, timed-out and crashed runs leave their traceback
@@ -65,10 +53,9 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
         # checking and writing a row is this process's heaviest work during a grid: not beside a timing phase
         # (on a LocalCluster the cells time on this machine while the client writes the rows of others)
         with busy():
-            row = _valid(row)
             rows.append(row)
             if store is not None:
-                store.append([row])
+                store.append([row], validate=False)  # RowBuilder validated it
         bars.finished(row)
         if on_row is not None:
             on_row(row)
@@ -82,7 +69,7 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
             backends.append((config, None, Availability(False, one_line(exc))))
 
     own = executor is None
-    executor = executor or LocalExecutor(options.limits, options.isolate)
+    executor = executor or LocalExecutor(options.limits, options.isolate, plugins, bars.cell)
     try:
         done = frozenset() if options.force or store is None else frozenset(
             store.done_keys(timed_only=options.timed))
@@ -99,7 +86,7 @@ def run_grid(plugins: Plugins, grid: Grid, options: RunOptions = RunOptions(),
             except Exception as exc:
                 state.setup_error = f"task {task_name} could not be set up: {one_line(exc)}"
             for pipeline in grid.methods:
-                for seed in _seeds_of(plugins, pipeline, options):
+                for seed in seeds_of(plugins, pipeline, options):
                     cells.append(_plan_cell(session, state, pipeline, seed))
         _run_cells(session, cells, executor)
     finally:
@@ -151,7 +138,7 @@ class _Cell:
     state: _TaskState
     pipeline: Pipeline
     seed: int
-    base_row: dict[str, Any]
+    builder: RowBuilder
     rows: list[dict[str, Any] | None]
     runnable: list[tuple[Config, Backend]]
 
@@ -160,13 +147,13 @@ def _plan_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: i
     """Decide each backend's row of a cell that needs no run (already stored, skipped, failed set-up)."""
     task, backends = state.task, session.backends
     methods = [session.plugins.methods.get(c.name)(**c.kwargs) for c in pipeline.steps]
-    base_row = _row_template(session, task, pipeline, methods, seed)
+    builder = RowBuilder(_identity(session, task, pipeline, methods, seed), session.machine)
     rows: list[dict[str, Any] | None] = []  # in backend order; None: measured below
     runnable: list[tuple[Config, Backend]] = []
     skip_reason = state.unavailable or next(filter(None, (m.supports(task.info) for m in methods)), None) \
         if state.setup_error is None else None
     for config, backend, available in backends:
-        key = run_key({**base_row, "backend": config.name, "backend_params": params_json(config.kwargs)})
+        key = builder.key(config.name, params_json(config.kwargs))
         if key in session.done:
             session.bars.already_measured(f"{task.name} × {pipeline.spec} × {config.name}")
             if pipeline.is_baseline:
@@ -174,20 +161,20 @@ def _plan_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: i
             continue
         refusal = _refusal(config, backend, methods)
         if state.setup_error is not None:
-            rows.append(_finish(base_row, config, backend, status="failed", error=state.setup_error))
+            rows.append(_decided(builder, config, backend, status="failed", error=state.setup_error))
         elif skip_reason is not None:
-            rows.append(_finish(base_row, config, backend, status="skipped", error=skip_reason))
+            rows.append(_decided(builder, config, backend, status="skipped", error=skip_reason))
         elif backend is None or not available.ok:
-            rows.append(_finish(base_row, config, backend, status="skipped",
+            rows.append(_decided(builder, config, backend, status="skipped",
                                 error=f"backend {config.name} unavailable: {available.reason}"))
         elif refusal is not None:
-            rows.append(_finish(base_row, config, backend, status="skipped", error=refusal))
+            rows.append(_decided(builder, config, backend, status="skipped", error=refusal))
         else:
             rows.append(None)
             runnable.append((config, backend))
     if pipeline.is_baseline and runnable:
         state.baseline_pending = True
-    return _Cell(state, pipeline, seed, base_row, rows, runnable)
+    return _Cell(state, pipeline, seed, builder, rows, runnable)
 
 
 def _run_cells(session: _Session, cells: Sequence[_Cell], executor: Executor) -> None:
@@ -197,9 +184,7 @@ def _run_cells(session: _Session, cells: Sequence[_Cell], executor: Executor) ->
     task's baseline on the same backend: when another cell of the task finishes first (Dask), its rows wait."""
     order = [i for i, cell in enumerate(cells) if cell.runnable]
     jobs = [_job(session, cells[i]) for i in order]
-    work = [Work(job, _label(cells[i]), 1 if cells[i].pipeline.is_baseline else 0,
-                 _run_here(session, cells[i], job) if session.options.isolate == "none" else None)
-            for i, job in zip(order, jobs)]
+    work = [Work(job, _label(cells[i]), 1 if cells[i].pipeline.is_baseline else 0) for i, job in zip(order, jobs)]
     static = iter(i for i, cell in enumerate(cells) if not cell.runnable)
     next_static = next(static, None)
     waiting: dict[int, list[tuple[_Cell, Finished]]] = {}
@@ -240,81 +225,51 @@ def _label(cell: _Cell) -> str:
 
 def _job(session: _Session, cell: _Cell) -> CellJob:
     options = session.options
+    # a submission re-evaluates the artifact it saves: never from the cache
+    cell_options = dataclasses.replace(options.cell_options(), cache=options.cache and not options.verify_artifact)
     return CellJob(task=cell.state.task.name, steps=tuple((c.name, c.params) for c in cell.pipeline.steps),
-                   seed=cell.seed, backends=tuple((c.name, c.params) for c, _ in cell.runnable), quick=options.quick,
-                   track=options.track, finetune_budget_steps=options.finetune_budget_steps,
-                   finetune_budget_seconds=options.finetune_budget_seconds,
-                   timing=tuple(dataclasses.asdict(options.timing).items()),
-                   verify_artifact=options.verify_artifact, artifact_dir=options.artifact_dir,
-                   timed=options.timed, cache=options.cache and not options.verify_artifact,
-                   plugins_dir=session.plugins.plugins_dir,
+                   seed=cell.seed, backends=tuple((c.name, c.params) for c, _ in cell.runnable),
+                   options=cell_options, plugins_dir=session.plugins.plugins_dir,
                    plugin_environ=tuple(session.plugins.environ.items()))
 
 
 def _measured_rows(session: _Session, cell: _Cell, finished: Finished) -> list[dict[str, Any]]:
     """The rows of the backends `cell` ran on, from their outcomes."""
-    options, state, base_row = session.options, cell.state, cell.base_row
-    if finished.machine:  # the hardware that ran the cell, not this client's
-        base_row = {**base_row, **{k: v for k, v in finished.machine.items() if k in base_row}}
-    limits = options.limits
-    limit_columns = {"time_limit_seconds": limits.time_limit_seconds if options.isolate != "none" else None,
-                     "memory_limit_bytes": limits.memory_limit_bytes if options.isolate != "none" else None}
+    options, state = session.options, cell.state
+    in_process = options.isolate == "none"
+    limits = {} if in_process else {COL.time_limit_seconds: options.limits.time_limit_seconds,
+                                    COL.memory_limit_bytes: options.limits.memory_limit_bytes}
     rows = []
     for (config, backend), outcome in zip(cell.runnable, finished.outcomes):
-        traceback_file = _save_traceback(session, base_row, config, outcome)
-        common = {**outcome.cost, **limit_columns, "traceback_file": traceback_file}
+        traceback_file = _save_traceback(session, cell.builder.identity, config, outcome)
+        common = dict(backend=config.name, backend_params=params_json(config.kwargs), device=backend.device,
+                      cost=outcome.cost, limits=limits, traceback_file=traceback_file, machine=finished.machine)
         if outcome.status != "ok":
-            values = {k: v for k, v in outcome.values.items() if k in ("integrity", "artifact_sha256")}
-            rows.append(_finish(base_row, config, backend, status=outcome.status, error=outcome.error, **common,
-                                **values))
+            kept = {k: v for k, v in outcome.values.items() if k in (COL.integrity, COL.artifact_sha256)}
+            rows.append(cell.builder.row(status=outcome.status, error=outcome.error, measured=kept, **common))
             continue
         measured = dict(outcome.values)
-        if isinstance(measured.get("timing_started_at"), str):  # ISO text from the worker's events
-            measured["timing_started_at"] = pd.Timestamp(measured["timing_started_at"])
+        if isinstance(measured.get(COL.timing_started_at), str):  # ISO text from the worker's events
+            measured[COL.timing_started_at] = pd.Timestamp(measured[COL.timing_started_at])
         if cell.pipeline.is_baseline:
             state.baselines[config] = Baseline.from_row(measured)
-        rows.append(_finish(base_row, config, backend, status="ok", **{**common, **measured},
-                            **relative_columns(measured, state.baselines[config], cell.seed)))
+        rows.append(cell.builder.row(status="ok", measured=measured, baseline=state.baselines[config], **common))
     return rows
 
 
-def _run_here(session: _Session, cell: _Cell, job: CellJob) -> Callable[[], list[Outcome]]:
-    """``--isolate none``: the cell in this process."""
-
-    def run() -> list[Outcome]:
-        state = cell.state
-        if state.reference is None and state.setup_error is None:
-            try:
-                state.reference = state.task.reference_model(cache_dir())
-            except Exception as exc:
-                state.setup_error = f"task {state.task.name} could not be set up: {one_line(exc)}"
-        if state.setup_error is not None:
-            return [Outcome("failed", state.setup_error)] * len(job.backends)
-        results: dict[int, Outcome] = {}
-
-        def events(event: dict[str, Any]) -> None:
-            if event["event"] == "result":
-                results[event["backend"]] = Outcome.from_event(event)
-
-        execute(job, session.plugins, state.task, state.reference, events, bar=session.bars.cell)
-        return [results[i] for i in range(len(job.backends))]
-
-    return run
-
-
-def _save_traceback(session: _Session, base_row: Mapping[str, Any], config: Config, outcome: Outcome) -> str:
+def _save_traceback(session: _Session, identity: Mapping[str, Any], config: Config, outcome: Outcome) -> str:
     """Write the outcome's traceback (or the dead worker's last output) beside the store; its relative path."""
     if outcome.status in ("ok", "skipped") or session.store is None:
         return ""
     import hashlib
 
-    name = "-".join([base_row["task"], hashlib.sha256(base_row["config"].encode()).hexdigest()[:10],
-                     config.name, f"seed{base_row['seed']}"])
+    name = "-".join([identity["task"], hashlib.sha256(identity["config"].encode()).hexdigest()[:10],
+                     config.name, f"seed{identity['seed']}"])
     relative = Path(TRACEBACKS) / session.run_id / (re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".txt")
     try:
         path = session.store.path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{base_row['task']} × {base_row['config']} × {config.name} (seed {base_row['seed']}): "
+        path.write_text(f"{identity['task']} × {identity['config']} × {config.name} (seed {identity['seed']}): "
                         f"{outcome.status}: {outcome.error}\n\n{outcome.traceback or '(no traceback and no output)'}\n",
                         encoding="utf-8")
     except OSError:
@@ -342,20 +297,6 @@ def _stored_ok_rows(session: _Session) -> pd.DataFrame | None:
     return session.memo["baselines"]
 
 
-def _valid(row: dict[str, Any]) -> dict[str, Any]:
-    """The row, or, when a plugin made it break the store's rules (a NaN score, an infinite latency), a failed row
-    that says which rule, without the measured numbers."""
-    from benchsuite.results.frames import to_frame
-    from benchsuite.results.rules import row_problems
-
-    problems = row_problems(to_frame([row], validate=False))
-    if not problems:
-        return row
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    cleared = {k: None for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)}
-    return {**row, **cleared, "status": "failed", "error": f"invalid result: {problems[0].message}{more}"}
-
-
 def _refusal(config: Config, backend: Backend | None, methods: Sequence[CompressionMethod]) -> str | None:
     """Why `backend` will not run the model `methods` make (device, backend or native kernels), or None."""
     if backend is None:
@@ -371,37 +312,30 @@ def _refusal(config: Config, backend: Backend | None, methods: Sequence[Compress
     return f"backend {config.name}: {reason}" if reason else None
 
 
-def _row_template(session: _Session, task: Task | type[Task], pipeline: Pipeline,
-                  methods: Sequence[CompressionMethod], seed: int) -> dict[str, Any]:
+def _identity(session: _Session, task: Task | type[Task], pipeline: Pipeline,
+              methods: Sequence[CompressionMethod], seed: int) -> dict[str, Any]:
+    """The ``run`` columns of a cell's rows."""
     plugins, options = session.plugins, session.options
     entries = [plugins.methods.entry(m.name) for m in methods]
     dists = [plugins.dist_of(e.plugin) for e in entries]
-
-    def joined(values: Sequence[str]) -> str:
-        return " > ".join(values)
-
     params = [dict(step.params) for step in pipeline.steps]
     return {
-        "run_id": session.run_id, "executor": session.executor, "timed": options.timed, "quick": options.quick, "seed": seed, "track": options.track,
-        "finetune_budget_steps": options.finetune_budget_steps,
-        "finetune_budget_seconds": options.finetune_budget_seconds,
-        "task": task.name, "task_version": task.version, "modality": task.modality,
-        "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
-        "config": pipeline.spec, "method": joined([m.name for m in methods]),
-        "method_family": joined([m.family for m in methods]), "method_version": joined([m.version for m in methods]),
-        "params": params_json(params[0]) if len(params) == 1 else json.dumps(params, sort_keys=True),
-        "method_plugin": joined([e.plugin for e in entries]),
-        "method_dist": joined([d for d, _ in dists]), "method_dist_version": joined([v for _, v in dists]),
-        **session.machine,
+        COL.run_id: session.run_id, COL.executor: session.executor, COL.timed: options.timed,
+        COL.quick: options.quick, COL.seed: seed, COL.track: options.track,
+        COL.finetune_budget_steps: options.finetune_budget_steps,
+        COL.finetune_budget_seconds: options.finetune_budget_seconds,
+        COL.task: task.name, COL.task_version: task.version, COL.modality: task.modality,
+        COL.metric: task.metric.name, COL.higher_is_better: task.metric.higher_is_better,
+        COL.config: pipeline.spec, COL.method: joined([m.name for m in methods]),
+        COL.method_family: joined([m.family for m in methods]),
+        COL.method_version: joined([m.version for m in methods]),
+        COL.params: params_json(params[0]) if len(params) == 1 else json.dumps(params, sort_keys=True),
+        COL.method_plugin: joined([e.plugin for e in entries]),
+        COL.method_dist: joined([d for d, _ in dists]), COL.method_dist_version: joined([v for _, v in dists]),
     }
 
 
-def _finish(base: Mapping[str, Any], backend_config: Config, backend: Backend | None, *, status: str,
-            error: str = "", **values: Any) -> dict[str, Any]:
-    row = {**{k: None for k in COLUMNS if k != "schema_version"}, **base, **values}
-    row.update(status=status, error=error, backend=backend_config.name,
-               backend_params=params_json(backend_config.kwargs),
-               created_at=datetime.now(timezone.utc))
-    if row["device"] is None and backend is not None:
-        row["device"] = backend.device
-    return row
+def _decided(builder: RowBuilder, config: Config, backend: Backend | None, *, status: str, error: str) -> dict[str, Any]:
+    """The row of a backend the cell does not run on (skipped, or its task could not be set up)."""
+    return builder.row(config.name, params_json(config.kwargs), status=status, error=error,
+                       device=backend.device if backend is not None else None)

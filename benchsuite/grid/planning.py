@@ -1,4 +1,6 @@
-"""TODO docstring (runner.py)."""
+"""Expands a selection into a Grid: task names, method pipelines (baseline first) and backend configurations,
+validated against the registries; a suite when nothing is named.
+"""
 
 from __future__ import annotations
 
@@ -129,12 +131,12 @@ def _available_backend(cls: type[Backend]) -> Backend | None:
         return None
 
 
-def _seeds_of(plugins: Plugins, pipeline: Pipeline, options: RunOptions) -> tuple[int, ...]:
+def seeds_of(plugins: Plugins, pipeline: Pipeline, options: RunOptions) -> tuple[int, ...]:
     deterministic = all(plugins.methods.get(step.name).deterministic for step in pipeline.steps)
     return options.seeds[:1] if deterministic else options.seeds
 
 
 def cell_count(plugins: Plugins, grid: Grid, options: RunOptions) -> int:
     """Rows the grid will produce: methods that are not deterministic run once per seed."""
-    runs = sum(len(_seeds_of(plugins, pipeline, options)) for pipeline in grid.methods)
+    runs = sum(len(seeds_of(plugins, pipeline, options)) for pipeline in grid.methods)
     return len(grid.tasks) * runs * len(grid.backends)

@@ -1,4 +1,4 @@
-"""TODO docstring (runner.py)."""
+"""Progress bars (stderr, only on a terminal) and one log line per finished cell."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring (measure.py)."""
+"""What a model holds and costs: learned values (total and nonzero), serialized weights (what ships), FLOPs."""
 
 from __future__ import annotations
 

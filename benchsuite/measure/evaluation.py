@@ -1,4 +1,4 @@
-"""TODO docstring (measure.py)."""
+"""Scoring a prepared model on a task's evaluation batches, with the metric's interval."""
 
 from __future__ import annotations
 

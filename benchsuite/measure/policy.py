@@ -1,4 +1,4 @@
-"""TODO docstring (measure.py)."""
+"""How long to warm up and how long to time (TimingPolicy). Imports no torch: run options carry it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring (measure.py)."""
+"""The timing harness: warm-up until steady, then per-call latencies and their statistics."""
 
 from __future__ import annotations
 

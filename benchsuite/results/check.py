@@ -13,7 +13,8 @@ from pathlib import Path
 from benchsuite.results.files import FilesRead, fsync_folder, read_files, write_file
 from benchsuite.results.keys import run_keys
 from benchsuite.results.rules import row_label, row_problems
-from benchsuite.results.store import QUARANTINE, TMP_PREFIX, ResultStore
+from benchsuite.results.files import TMP_PREFIX
+from benchsuite.results.store import QUARANTINE, ResultStore
 
 #: a `.tmp-*` file younger than this may belong to a writer still at work; older ones were left by a crash
 TMP_GRACE_S = 600.0

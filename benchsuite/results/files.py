@@ -1,4 +1,6 @@
-"""TODO docstring (store.py)."""
+"""Reading and writing results files: one Parquet file per append, written to a temporary file, fsynced and
+renamed; files of older schemas migrated, newer ones refused, unreadable ones named.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring (store.py)."""
+"""Rows as a typed DataFrame with exactly the schema's columns (and the store's rules checked on request)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring (store.py)."""
+"""Run keys: what identifies a configuration in the store (task and its version, method configuration, backend
+with its parameters, seed, track, budgets, quick, hardware), so a resumed grid skips what is already stored.
+"""
 
 from __future__ import annotations
 

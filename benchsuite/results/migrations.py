@@ -1,4 +1,4 @@
-"""TODO docstring (store.py)."""
+"""Migrations of results files written by older schema versions, one function per version step."""
 
 from __future__ import annotations
 

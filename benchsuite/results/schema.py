@@ -1,10 +1,22 @@
-"""TODO docstring (store.py)."""
+"""The results schema: every column a row has, its type, its description and where its value comes from.
+
+This is the contract of the results store (`SCHEMA_VERSION` changes whenever a column is added, removed or
+changes type; migrations.py reads older files). The rules rows obey are in rules.py; results/rows.py builds
+every row from these columns; the documentation's column reference is generated from the descriptions.
+Imports nothing heavy.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SCHEMA_VERSION = 6
+
+
+#: where a column's value comes from, in the order results/rows.py fills them (a later source wins):
+#: the row's own bookkeeping, the run's identity (task, method, options), the machine, the backend, the
+#: compression's cost, the worker's limits, the backend's measurements, and the columns relative to the baseline
+SOURCES = ("row", "run", "machine", "backend", "cost", "limits", "measured", "relative")
 
 
 @dataclass(frozen=True)
@@ -12,9 +24,11 @@ class Column:
     name: str
     dtype: str  # pandas dtype
     description: str
+    #: one of SOURCES
+    source: str = "measured"
 
 
-SCHEMA: tuple[Column, ...] = (
+_DECLARED: tuple[Column, ...] = (
     Column("schema_version", "Int64", "version of this schema"),
     Column("run_id", "string", "id shared by every row of one `benchsuite run`"),
     Column("created_at", "datetime64[ns, UTC]", "when the row was measured (UTC)"),
@@ -138,8 +152,41 @@ SCHEMA: tuple[Column, ...] = (
     Column("benchsuite_version", "string", "benchsuite version"),
 )
 
-
+_SOURCE_OF = {
+    **dict.fromkeys(("schema_version", "created_at", "status", "error", "traceback_file"), "row"),
+    **dict.fromkeys(("run_id", "executor", "timed", "quick", "seed", "track", "finetune_budget_steps", "finetune_budget_seconds",
+                     "task", "task_version", "modality", "metric", "higher_is_better", "config", "method",
+                     "method_family", "method_version", "params", "method_plugin", "method_dist",
+                     "method_dist_version"), "run"),
+    **dict.fromkeys(("cpu_model", "cpu_cores", "ram_bytes", "os", "gpu", "hardware_fingerprint", "python_version",
+                     "torch_version", "transformers_version", "benchsuite_version"), "machine"),
+    **dict.fromkeys(("backend", "backend_params"), "backend"),
+    **dict.fromkeys(("compress_seconds", "finetune_steps", "calibration_samples", "finetune_stopped_by_time",
+                     "compression_cached"), "cost"),
+    **dict.fromkeys(("time_limit_seconds", "memory_limit_bytes"), "limits"),
+    **dict.fromkeys(("baseline_score", "score_delta", "baseline_latency_p50_ms", "realized_speedup",
+                     "realized_speedup_ci_low", "realized_speedup_ci_high", "realized_speedup_b1",
+                     "realized_speedup_b1_ci_low", "realized_speedup_b1_ci_high", "baseline_model_size_bytes",
+                     "size_ratio", "baseline_flops", "flops_ratio", "theoretical_speedup", "speedup_efficiency"),
+                    "relative"),
+}
+SCHEMA: tuple[Column, ...] = tuple(replace(c, source=_SOURCE_OF.get(c.name, "measured")) for c in _DECLARED)
 COLUMNS = tuple(c.name for c in SCHEMA)
+
+
+class _Names:
+    """`COL.latency_p50_ms` is ``"latency_p50_ms"``: column names as attributes, so a misspelt one fails at once
+    (AttributeError) instead of writing a column the schema does not have."""
+
+    def __init__(self, columns: tuple[Column, ...]) -> None:
+        self.__dict__.update({c.name: c.name for c in columns})
+
+    def of(self, source: str) -> tuple[str, ...]:
+        """The names of the columns whose value comes from `source`."""
+        return tuple(c.name for c in SCHEMA if c.source == source)
+
+
+COL = _Names(SCHEMA)
 
 
 _DTYPES = {c.name: c.dtype for c in SCHEMA}

@@ -1,4 +1,4 @@
-"""TODO docstring (store.py)."""
+"""The results store: a folder of Parquet files, one per finished run, appended atomically under a lock."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from benchsuite.errors import StoreError
-from benchsuite.results.files import TMP_PREFIX, print_warning, read_files, write_file
+from benchsuite.results.files import print_warning, read_files, write_file
 from benchsuite.results.frames import to_frame
 from benchsuite.results.keys import RUN_KEY_COLUMNS, run_keys
 from benchsuite.results.schema import COLUMNS
@@ -84,10 +84,11 @@ class ResultStore:
         finally:
             lock.release()
 
-    def append(self, rows: Iterable[Mapping[str, Any]]) -> Path:
+    def append(self, rows: Iterable[Mapping[str, Any]], validate: bool = True) -> Path:
         """Write `rows` as one new Parquet file, under the lock: temporary file, fsync, atomic rename, fsync of
-        the folder. Rows that break the store's rules are refused before anything is written."""
-        frame = to_frame(rows)
+        the folder. Rows that break the store's rules are refused before anything is written (`validate` False:
+        the rows come from results/rows.py's RowBuilder, which validated each one as it built it)."""
+        frame = to_frame(rows, validate=validate)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         with self.lock():
             return write_file(frame, self.path / f"{FILE_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.parquet")

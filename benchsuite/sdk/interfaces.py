@@ -308,6 +308,9 @@ class MethodContext:
     started_at: float = field(default_factory=time.perf_counter)
     #: ``example_inputs(batch_size)``: the task's fixed example inputs (for export or shape tracing)
     example_inputs: Callable[[int], Inputs] | None = None
+    #: called before each batch: lets a timing phase elsewhere on the machine go first and returns the seconds it
+    #: stood aside (the host passes its timing lock's; the plugin contract imports nothing from the runtime)
+    yield_to_timing: Callable[[], float] = lambda: 0.0
 
     def seconds_left(self) -> float:
         if self.finetune_budget_seconds is None:
@@ -328,10 +331,8 @@ class MethodContext:
                 f"{steps} fine-tune steps asked, {remaining} left of the budget of {self.finetune_budget_steps}; "
                 "lower finetune_steps or raise --finetune-budget")
         stream = self.train_stream(batch_size or self.batch_size, self.seed + self.cost.finetune_steps)
-        from benchsuite.execution.hostlock import yield_to_timing
-
         for _ in range(steps):
-            self.cost.paused_seconds += yield_to_timing()  # a timing phase elsewhere on the machine goes first
+            self.cost.paused_seconds += self.yield_to_timing()  # a timing phase elsewhere on the machine goes first
             if self.seconds_left() <= 0:  # the wall-clock budget is spent: stop early, the row records it
                 self.cost.stopped_by_time = True
                 return
@@ -340,12 +341,10 @@ class MethodContext:
 
     def calibration_batches(self, num_samples: int, batch_size: int | None = None) -> Iterator[Batch]:
         """Yield training batches until `num_samples` samples were given (for calibration, no gradients)."""
-        from benchsuite.execution.hostlock import yield_to_timing
-
         stream = self.train_stream(batch_size or self.batch_size, self.seed + 1)
         given = 0
         while given < num_samples:
-            self.cost.paused_seconds += yield_to_timing()
+            self.cost.paused_seconds += self.yield_to_timing()
             inputs, labels = next(stream)
             take = min(len(labels), num_samples - given)
             given += take

@@ -1,4 +1,6 @@
-"""TODO docstring (measure.py)."""
+"""Memory a model needs: its tensors' resident bytes and the peak of one call (a Backend's default
+`peak_memory_bytes`).
+"""
 
 from __future__ import annotations
 

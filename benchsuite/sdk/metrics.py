@@ -1,4 +1,4 @@
-"""TODO docstring (measure.py)."""
+"""Task metrics over logits and labels: accuracy and macro-F1."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,9 +45,8 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
     folder = cache_dir / "reference"
     weights, meta = folder / f"{key}.safetensors", folder / f"{key}.json"
     if not (weights.exists() and meta.exists()):
-        from benchsuite.execution.hostlock import exclusive
 
-        with exclusive(folder / ".locks" / key):  # a second worker (Dask) waits for the first's build, then loads it
+        with build_lock(folder / ".locks" / key):  # a second worker (Dask) waits for the first's build, then loads it
             if not (weights.exists() and meta.exists()):
                 return _build(make, build, key, folder, weights, meta)
     fix = f"delete {weights} and {meta} and run again to rebuild it"
@@ -109,3 +109,18 @@ def packaged_file(dist_name: str, relative: str, sha256: str, install: str, what
         raise DataError(f"{relative} is missing from {dist_name} {dist.version}; install it with: {install}")
     verify_sha256(path, sha256, f"{what} from the {dist_name} wheel:", f"reinstall it: {install} --force-reinstall")
     return path
+
+
+@contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (created, mode 0600, with its folder): one process at a time builds
+    the same cached artifact; the others wait, then find it built."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

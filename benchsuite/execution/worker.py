@@ -56,8 +56,14 @@ def main(argv: list[str]) -> int:
         from benchsuite.sdk.paths import cache_dir
 
         job = CellJob.from_json(job_path.read_text())
+        #: what loading the plugins said here (the parent already showed its own warnings to the user)
+        said: list[str] = []
         try:
-            plugins = load_plugins(job.plugins_dir, environ=dict(job.plugin_environ), warn=lambda m: None)
+            plugins = load_plugins(job.plugins_dir, environ=dict(job.plugin_environ), warn=said.append)
+            for name, _ in job.steps:  # a plugin that loads in the parent but not here: named, not a KeyError later
+                plugins.methods.get(name)
+            for name, _ in job.backends:
+                plugins.backends.get(name)
             task = plugins.tasks.get(job.task)()
             reference = task.reference_model(cache_dir())
         except BaseException as exc:
@@ -65,8 +71,13 @@ def main(argv: list[str]) -> int:
                 raise
             import traceback
 
-            events(ev.setup_failed(f"task {job.task} could not be set up: {one_line(exc)}", traceback.format_exc()))
+            reason = f"task {job.task} could not be set up: {one_line(exc)}"
+            if said:
+                reason += f" (loading plugins in the worker: {' '.join(said)})"
+            events(ev.setup_failed(reason, traceback.format_exc()))
             return 0
+        for line in said:  # kept in the worker's log
+            print(f"benchsuite: warning: {line}", file=sys.stderr)
     execute(job, plugins, task, reference, events)
     events(ev.done())
     out.close()

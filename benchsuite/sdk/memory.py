@@ -7,12 +7,15 @@ from __future__ import annotations
 import ctypes
 import gc
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
-from benchsuite.sdk.interfaces import Inputs
+if TYPE_CHECKING:
+    from benchsuite.sdk.interfaces import Inputs
+
 
 
 def resident_tensor_bytes(model: nn.Module) -> int:

@@ -124,18 +124,18 @@ _DECLARED: tuple[Column, ...] = (
     Column("artifact_sha256", "string", "sha256 of the compressed model's serialized weights (the artifact "
            "`benchsuite submit` saves and re-evaluates)"),
     Column("time_limit_seconds", "float64", "wall-time limit of each phase of the run's worker process"),
-    Column("executor", "string", "where the run's cell ran: local (one after another on this machine) or dask"),
+    Column("executor", "string", "where the run's cell ran: `local` (one after another on this machine) or `dask`"),
     Column("timed", "boolean", "latency and memory were measured; false for `--accuracy-only` rows (score, size "
            "and FLOPs only), which the leaderboard does not rank"),
-    Column("compression_cached", "boolean", "the compressed model came from the artifact cache: compress_seconds "
+    Column("compression_cached", "boolean", "the compressed model came from the artifact cache: `compress_seconds` "
            "and the fine-tuning columns are those of the run that made it"),
     Column("timing_started_at", "datetime64[ns, UTC]", "when the latency measurement began (UTC), under the "
            "host's timing lock"),
     Column("timing_seconds", "float64", "wall seconds the latency measurement (both batch sizes) took"),
     Column("timing_lock_wait_seconds", "float64", "seconds this run waited for the host's timing lock (another "
-           "benchsuite run was timing on the machine)"),
+           "run was timing, or doing work that cannot step aside)"),
     Column("yielded_to_timing_seconds", "float64", "seconds this run's compression and evaluation stood aside "
-           "while another run on the machine was timing (kept out of compress_seconds and the fine-tuning budget)"),
+           "while another run on the machine was timing (kept out of `compress_seconds` and the fine-tuning budget)"),
     Column("timing_background_cpu", "float64", "share of the machine's CPU time other processes used while this "
            "run was timed (0: nothing else ran; 0.5 on 2 cores: one core busy throughout)"),
     Column("memory_limit_bytes", "Int64", "resident-memory limit of the run's worker process"),
@@ -154,8 +154,8 @@ _DECLARED: tuple[Column, ...] = (
 
 _SOURCE_OF = {
     **dict.fromkeys(("schema_version", "created_at", "status", "error", "traceback_file"), "row"),
-    **dict.fromkeys(("run_id", "executor", "timed", "quick", "seed", "track", "finetune_budget_steps", "finetune_budget_seconds",
-                     "task", "task_version", "modality", "metric", "higher_is_better", "config", "method",
+    **dict.fromkeys(("run_id", "executor", "timed", "quick", "seed", "track", "finetune_budget_steps",
+                     "finetune_budget_seconds", "task", "task_version", "modality", "metric", "higher_is_better", "config", "method",
                      "method_family", "method_version", "params", "method_plugin", "method_dist",
                      "method_dist_version"), "run"),
     **dict.fromkeys(("cpu_model", "cpu_cores", "ram_bytes", "os", "gpu", "hardware_fingerprint", "python_version",

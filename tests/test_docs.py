@@ -112,12 +112,12 @@ def test_the_readme_plugin_is_short_complete_and_prunes(tmp_path):
 
 @pytest.mark.parametrize("column", SCHEMA, ids=lambda c: c.name)
 def test_every_column_of_the_schema_is_in_the_generated_table(column):
-    assert f"| `{column.name}` | {column.dtype} | " in columns_table()
+    assert f"| `{column.name}` | {column.dtype} | {column.source} | " in columns_table()
 
 
 def test_the_generated_table_has_one_row_per_column_and_replaces_the_marker():
     table = columns_table()
-    assert table.splitlines()[0] == "| column | type | description |"
+    assert table.splitlines()[0] == "| column | type | source | description |"
     assert len(table.splitlines()) == 2 + len(SCHEMA)
     page = SimpleNamespace(file=SimpleNamespace(src_uri="reference/columns.md"))
     source = PAGES["reference/columns.md"]
@@ -187,6 +187,37 @@ def test_relative_links_in_the_docs_point_at_files():
     broken = [(name, target) for name, text in PAGES.items() for target in relative_links(text)
               if target and not (DOCS_DIR / name).parent.joinpath(target).resolve().is_file()]
     assert broken == []
+
+
+def test_every_module_path_the_docs_name_exists():
+    """Module paths (`benchsuite/results/rows.py`, `execution/worker.py`, `benchsuite.discovery.loader`) name files
+    that exist; dated results pages keep the paths of their day, and the flat paths plugins may still import
+    (benchsuite/_moved.py) are named on purpose."""
+    import benchsuite
+    from benchsuite._moved import MOVED
+
+    core = REPO / "benchsuite"
+    packages = "|".join(p.name for p in core.iterdir() if (p / "__init__.py").is_file())
+    missing = []
+    for name, text in PAGES.items():
+        if name.startswith("results/"):
+            continue
+        for path in re.findall(r"\bbenchsuite/[\w/.-]+\.(?:py|yaml)\b", text):
+            if not (REPO / path).is_file():
+                missing.append((name, path))
+        for path in re.findall(rf"(?<![\w/.-])(?:{packages})/\w+\.py\b", text):
+            if not (core / path).is_file():
+                missing.append((name, path))
+        for dotted in re.findall(r"\bbenchsuite(?:\.\w+)+", text):
+            parts = dotted.split(".")
+            if dotted in MOVED or (len(parts) == 2 and hasattr(benchsuite, parts[1])):
+                continue
+            found = [n for n in range(2, len(parts) + 1)
+                     if core.joinpath(*parts[1:n]).with_suffix(".py").is_file()
+                     or (core.joinpath(*parts[1:n]) / "__init__.py").is_file()]
+            if not found:
+                missing.append((name, dotted))
+    assert missing == [], missing
 
 
 def test_every_page_is_in_the_nav_and_every_results_page_is_dated_and_listed():

@@ -11,11 +11,13 @@ PAGE = "reference/columns.md"
 
 
 def columns_table() -> str:
-    """A Markdown table of every column of the results schema: name, pandas dtype, description."""
+    """A Markdown table of every column of the results schema: name, pandas dtype, source (where results/rows.py
+    takes its value from), description."""
     from benchsuite.results.schema import SCHEMA
 
-    lines = ["| column | type | description |", "| --- | --- | --- |"]
-    lines += [f"| `{column.name}` | {column.dtype} | {_cell(column.description)} |" for column in SCHEMA]
+    lines = ["| column | type | source | description |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{column.name}` | {column.dtype} | {column.source} | {_cell(column.description)} |"
+              for column in SCHEMA]
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """The artifact cache: reference models and compressed models, kept by content so that work is never redone.
 
-Reference models live in ``<cache>/reference`` (safetensors with a sha256 sidecar, see reference.py). A compressed
+Reference models live in ``<cache>/reference`` (safetensors with a sha256 sidecar, see sdk/reference.py). A compressed
 model lives in ``<cache>/compressed`` under a content key: the task and its version, each method's name, version,
 parameters and source file digest, the seed, the fine-tuning budget and track, quick mode, and the benchsuite and
 torch versions. A re-run, another backend of the same cell, or a retried job on another worker loads it instead of

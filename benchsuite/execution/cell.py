@@ -27,7 +27,7 @@ def execute(job: CellJob, plugins: Any, task: Task, reference: Any, events: ev.E
     """Compress once, then measure on each of the job's backends, reporting every phase through `events`."""
     import torch
 
-    warm_heap()  # before anything is timed: see allocator.py
+    warm_heap()  # before anything is timed: see measure/allocator.py
     methods = [plugins.methods.get(name)(**dict(params)) for name, params in job.steps]
     backends = [plugins.backends.get(name)(**dict(params)) for name, params in job.backends]
     events(ev.compressing())

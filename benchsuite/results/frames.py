@@ -17,7 +17,7 @@ def empty_frame() -> pd.DataFrame:
 
 def to_frame(rows: Iterable[Mapping[str, Any]], validate: bool = True) -> pd.DataFrame:
     """Rows (dicts with exactly the schema's columns) as a typed DataFrame; with `validate`, refused with a
-    StoreError naming the row, the column and the value when a row breaks the store's rules (storerules.py)."""
+    StoreError naming the row, the column and the value when a row breaks the store's rules (rules.py)."""
     rows = list(rows)
     for row in rows:
         extra, missing = set(row) - set(COLUMNS), set(COLUMNS) - set(row) - {"schema_version"}

@@ -57,7 +57,7 @@ _DECLARED: tuple[Column, ...] = (
     Column("device", "string", "device the backend ran on"),
     Column("threads", "Int64", "intra-op threads used for inference"),
     Column("allocator", "string", "C heap setting during timing: glibc warm heap (high mmap/trim thresholds) or "
-           "system (the C library's defaults); see benchsuite/allocator.py"),
+           "system (the C library's defaults); see benchsuite/measure/allocator.py"),
     Column("seed", "Int64", "seed for compression and data order"),
     Column("score", "float64", "task metric of this model on the evaluation split"),
     Column("extra_scores", "string", "JSON of the task's secondary metrics on the same evaluation, e.g. "

@@ -280,7 +280,7 @@ class CompressionCost:
     finetune_steps: int = 0
     calibration_samples: int = 0
     stopped_by_time: bool = False
-    #: seconds spent standing aside while another run on the machine was timing (hostlock.py): not counted
+    #: seconds spent standing aside while another run on the machine was timing (the host timing lock): not counted
     #: against the fine-tuning budget nor in the compression time
     paused_seconds: float = 0.0
 

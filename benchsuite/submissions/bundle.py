@@ -1,6 +1,6 @@
 """`benchsuite submit`: run the standard suite for one new method, every score re-evaluated from the model's saved
 weights, and write a bundle (rows, artifacts' hashes, the plugin's files' hashes, the environment) that
-`benchsuite store import` (bundlecheck.py) checks before merging it into a store."""
+`benchsuite store import` (importing.py) checks before merging it into a store."""
 
 from __future__ import annotations
 

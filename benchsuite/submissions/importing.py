@@ -1,4 +1,4 @@
-"""`benchsuite store import BUNDLE`: check a submission bundle (submission.py) and merge its rows into a store.
+"""`benchsuite store import BUNDLE`: check a submission bundle (bundle.py) and merge its rows into a store.
 
 Every check runs before the store is touched; a refused bundle leaves the store as it was. The hashes detect
 corruption and careless edits, not a determined forger (nothing is signed); the consistency checks make a forged
@@ -141,7 +141,7 @@ def _results(folder: Path, manifest: Mapping[str, Any]) -> pd.DataFrame:
         frame = read_file(path)
     except (UnreadableFileError, NewerSchemaError) as exc:
         raise BundleError(f"{RESULTS} of {folder}: {exc.reason}") from None
-    try:  # the store's own rules (storerules.py), as `ResultStore.append` applies them
+    try:  # the store's own rules (rules.py), as `ResultStore.append` applies them
         frame = to_frame(records(frame))
     except StoreError as exc:
         raise BundleError(f"{RESULTS} of {folder}: {exc}") from None
@@ -229,7 +229,7 @@ def _median(samples: Any) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=np.float64), 50)) if values else None
 
 
-#: the derived columns (derived.py) an import recomputes from the bundle's own baseline row and compares
+#: the derived columns (results/rows.py) an import recomputes from the bundle's own baseline row and compares
 DERIVED_CHECKED = ("baseline_score", "baseline_latency_p50_ms", "baseline_model_size_bytes", "score_delta",
                    "realized_speedup", "realized_speedup_b1", "size_ratio")
 

@@ -1,8 +1,10 @@
 import os
 import re
-from datetime import datetime, timezone
+import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,8 @@ def toy_cache(tmp_path, monkeypatch):
 #: toy-model runner tests measure on torch-cpu only: compiling and exporting every toy cell would add minutes;
 #: the compiling backends have their own tests (test_backends.py)
 SLOW_BACKENDS = "builtin.backends.torch-compile,builtin.backends.onnxruntime"
+#: the environment a `benchsuite` subprocess gets to leave the compiling backends out (see SLOW_BACKENDS)
+NO_SLOW_BACKENDS = {"BENCHSUITE_PLUGINS_BLOCK": SLOW_BACKENDS}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +70,85 @@ def cli(*args, env=None, check=None):
     if check is not None:
         assert proc.returncode == check, proc.stderr
     return proc
+
+
+def one_line_error(proc, code=2, prefix="benchsuite: error:"):
+    """`proc` exited with `code` and said why in one line of stderr that starts with `prefix`, with no
+    traceback; returns that line."""
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
+    return lines[0]
+
+
+def snapshot(folder):
+    """Every path under `folder` (hidden ones too) with its bytes, None for a folder: equal snapshots before and
+    after show that nothing was written, changed, added or removed."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def plugins_folder(folder, *sources):
+    """`folder` (created) holding a copy of each plugin file in `sources`: a --plugins-dir of exactly those."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        shutil.copy(source, folder / Path(source).name)
+    return folder
+
+
+def stored(path, *rows):
+    """A results store at `path` holding `rows` (default: one `make_row()`); returns `path`."""
+    from benchsuite.results.store import ResultStore
+
+    ResultStore(path).append(list(rows) or [make_row()])
+    return Path(path)
+
+
+def alive(pid):
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class ScriptedWorkers:
+    """Cell workers replaced by tests/fixtures/scripted_worker.py, which plays a script of worker events and
+    actions (exit, die by a signal, hang, hold memory) instead of running the cell: see that file."""
+
+    SCRIPT = HERE / "fixtures" / "scripted_worker.py"
+
+    def __init__(self, monkeypatch):
+        self._monkeypatch = monkeypatch
+        #: the backend names of each worker's job, in the order the workers were started
+        self.launches = []
+        real_popen = subprocess.Popen
+
+        def popen(args, *more, **kwargs):
+            if isinstance(args, (list, tuple)) and list(args[1:3]) == ["-m", "benchsuite.execution.worker"]:
+                import json
+
+                job = json.loads(Path(args[3]).read_text())
+                self.launches.append([name for name, _ in job["backends"]])
+                args = [sys.executable, str(self.SCRIPT), *args[3:]]
+            return real_popen(args, *more, **kwargs)
+
+        monkeypatch.setattr(subprocess, "Popen", popen)
+
+    def play(self, scripts):
+        """The steps of the workers to come, by the name of their job's first backend."""
+        import json
+
+        self._monkeypatch.setenv("BENCHSUITE_TEST_SCRIPT", json.dumps(scripts))
+
+
+@pytest.fixture
+def scripted_worker(monkeypatch):
+    return ScriptedWorkers(monkeypatch)
 
 
 #: set in the fresh process that `in_fresh_process` starts: the node id of the test it runs there
@@ -128,6 +211,10 @@ def random_images(batch_size, seed, size=28, classes=10):
     g = torch.Generator().manual_seed(seed)
     while True:
         yield (torch.randn(batch_size, 1, size, size, generator=g),), torch.randint(0, classes, (batch_size,), generator=g)
+
+
+#: 8x8 single-channel images in 3 classes: the training stream of the method tests' tiny CNNs
+small_images = partial(random_images, size=8, classes=3)
 
 
 def pytest_collection_modifyitems(items):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite import BenchsuiteError
+from benchsuite import BenchsuiteError, Unsupported
 from benchsuite.grid.options import RunOptions
 from benchsuite.grid.planning import build_grid
 from benchsuite.grid.orchestration import run_grid
@@ -86,7 +86,7 @@ def test_ort_int8_quantizes_weights_to_int8_and_stays_close():
     assert serialized_size_bytes(quantized) < 0.3 * serialized_size_bytes(model)  # int8 weights, fp32 biases
     with torch.no_grad():
         assert torch.allclose(quantized(x), model(x), atol=0.03)  # 0.08 without reduce_range on this AVX2 CPU
-    with pytest.raises(Exception, match="needs the task's example inputs"):
+    with pytest.raises(Unsupported, match="ort-int8 needs the task's example inputs to export the model"):
         OrtInt8().apply(model, MethodContext(task=context.task, teacher=model, seed=0, device=context.device,
                                              finetune_budget_steps=0, train_stream=None))
 

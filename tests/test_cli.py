@@ -5,20 +5,12 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import GOOD, cli
+from conftest import GOOD, cli, one_line_error, snapshot, stored
 
 
 @pytest.fixture
 def env(tmp_path):
     return {"BENCHSUITE_CACHE": str(tmp_path / "cache")}
-
-
-def one_line_error(proc, code=2):
-    assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("benchsuite: error:"), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -48,15 +40,11 @@ def one_line_error(proc, code=2):
     (["--isolate", "container"], "argument --isolate: invalid choice: 'container'"),
 ])
 def test_bad_run_input_is_one_line_nonzero_and_leaves_the_store_intact(args, fragment, tmp_path, env):
-    from benchsuite.results.store import ResultStore
-    from conftest import make_row
-
-    store = tmp_path / "store"
-    ResultStore(store).append([make_row()])
-    before = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
+    store = stored(tmp_path / "store")
+    before = snapshot(store)
     line = one_line_error(cli("run", "--store", str(store), *args, env=env))
     assert fragment in line
-    assert {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()} == before
+    assert snapshot(store) == before
 
 
 def test_quick_run_end_to_end_then_results_in_every_format(tmp_path, env):
@@ -137,11 +125,9 @@ def test_seeds_then_by_seed_pytest_benchmark_export_and_compare(tmp_path, env):
 def test_compare_fails_on_a_regression(tmp_path):
     from conftest import make_row
 
-    from benchsuite.results.store import ResultStore
-
-    ResultStore(tmp_path / "a").append([make_row(latency_p50_ms=10.0, score=0.90, hardware_fingerprint="m1")])
-    ResultStore(tmp_path / "b").append([make_row(latency_p50_ms=11.5, score=0.90, hardware_fingerprint="m1")])
-    ResultStore(tmp_path / "c").append([make_row(latency_p50_ms=10.1, score=0.85, hardware_fingerprint="m1")])
+    stored(tmp_path / "a", make_row(latency_p50_ms=10.0, score=0.90, hardware_fingerprint="m1"))
+    stored(tmp_path / "b", make_row(latency_p50_ms=11.5, score=0.90, hardware_fingerprint="m1"))
+    stored(tmp_path / "c", make_row(latency_p50_ms=10.1, score=0.85, hardware_fingerprint="m1"))
     slower = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "10")
     assert slower.returncode == 1 and "1 of 1 configurations regressed by more than 10%" in slower.stderr
     assert cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "20").returncode == 0

@@ -1,7 +1,6 @@
 """Fault isolation: every fault a plugin can inject becomes a row, and the grid carries on; SIGKILL and resume."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import GOOD, HERE, cli
+from conftest import GOOD, HERE, NO_SLOW_BACKENDS as ENV_BLOCK, alive, cli, plugins_folder
 
 FAULTS = HERE / "plugins" / "faults"
 #: the per-phase limit of the fault grid: well above a worker's start-up (importing torch, about 6 s here) even
@@ -28,16 +27,13 @@ EXPECTED = {
     "fault-hang-measuring": ("timeout", f"measurement on torch-cpu ran past the {LIMIT_SECONDS} s time limit"),
     "fault-cheats-timing": ("failed", "integrity: outputs after timing differ from the accuracy phase on 16"),
 }
-ENV_BLOCK = {"BENCHSUITE_PLUGINS_BLOCK": "builtin.backends.torch-compile,builtin.backends.onnxruntime"}
 
 
 @pytest.fixture(scope="module")
 def plugins_dir(tmp_path_factory):
     """The toy task and methods beside the fault-injection methods, in one plugins folder."""
-    folder = tmp_path_factory.mktemp("plugins")
-    for source in (GOOD / "toy_task.py", GOOD / "toy_methods.py", FAULTS / "fault_methods.py"):
-        shutil.copy(source, folder / source.name)
-    return folder
+    return plugins_folder(tmp_path_factory.mktemp("plugins"), GOOD / "toy_task.py", GOOD / "toy_methods.py",
+                          FAULTS / "fault_methods.py")
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +128,9 @@ def test_sigkill_at_any_moment_leaves_a_readable_store_and_the_same_command_resu
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in workers), "a worker outlived the killed run"
+        assert not any(alive(pid) for pid in workers), "a worker outlived the killed run"
         frame, keys = _store_rows(store)
         assert len(keys) == len(set(keys)), "a killed run left duplicate rows"
         assert frame["status"].eq("ok").all() and len(frame) <= total
@@ -155,14 +151,6 @@ def _children(pid):
                 for c in open(f"/proc/{pid}/task/{t}/children").read().split()]
     except OSError:
         return []
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_result_that_breaks_the_store_rules_is_stored_as_failed_with_the_rule():

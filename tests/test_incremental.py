@@ -3,13 +3,9 @@ and accuracy-only rows never stand in for timed ones."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from conftest import GOOD, HERE
-
-ENV_BLOCK = {"BENCHSUITE_PLUGINS_BLOCK": "builtin.backends.torch-compile,builtin.backends.onnxruntime"}
+from conftest import GOOD, HERE, NO_SLOW_BACKENDS, plugins_folder
 
 
 class RecordingExecutor:
@@ -66,11 +62,7 @@ def test_accuracy_only_rows_then_a_full_run_times_them_then_nothing_runs(toy_plu
 
 @pytest.fixture
 def slow_plugins_dir(tmp_path):
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    for source in (GOOD / "toy_task.py", HERE / "plugins" / "dask" / "dask_methods.py"):
-        shutil.copy(source, folder / source.name)
-    return folder
+    return plugins_folder(tmp_path / "plugins", GOOD / "toy_task.py", HERE / "plugins" / "dask" / "dask_methods.py")
 
 
 def test_a_second_backend_and_a_forced_rerun_load_the_compressed_model_from_the_cache(slow_plugins_dir, tmp_path,
@@ -84,7 +76,7 @@ def test_a_second_backend_and_a_forced_rerun_load_the_compressed_model_from_the_
     log = tmp_path / "applies.txt"
     monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("BENCHSUITE_TEST_APPLY_LOG", str(log))
-    plugins = load_plugins(slow_plugins_dir, warn=lambda m: None, environ=ENV_BLOCK)
+    plugins = load_plugins(slow_plugins_dir, warn=lambda m: None, environ=NO_SLOW_BACKENDS)
     grid = build_grid(plugins, ["toy-blobs"], ["slow-halve:seconds=0.5"], ["torch-cpu:threads=1",
                                                                            "torch-cpu:threads=2"])
     store = ResultStore(tmp_path / "store")

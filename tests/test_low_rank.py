@@ -4,10 +4,12 @@ from torch import nn
 
 from benchsuite import Unsupported
 from benchsuite.errors import ParamError
-from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import BudgetExceeded, MethodContext, TaskInfo
 from benchsuite_plugins.methods import low_rank
 from benchsuite_plugins.methods.low_rank import (LowRank, energy_rank, factorize_conv, factorize_linear,
                                                  factorize_pointwise_conv, ratio_rank, tucker2_factors)
+
+from conftest import small_images as stream
 
 INFO = TaskInfo("t", "vision", "1", "accuracy", True, 3, 8, finetune_lr=1e-2)
 
@@ -18,12 +20,6 @@ def tiny():
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1, bias=False),
                          nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 32),
                          nn.ReLU(), nn.Linear(32, 3)).eval()
-
-
-def stream(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 8, 8, generator=g),), torch.randint(0, 3, (batch_size,), generator=g)
 
 
 def context(budget=100):
@@ -172,7 +168,7 @@ def test_finetune_trains_the_factors_and_uses_the_budget():
 
 
 def test_finetune_over_budget_fails():
-    with pytest.raises(Exception, match="budget of 3"):
+    with pytest.raises(BudgetExceeded, match="5 fine-tune steps asked, 3 left of the budget of 3"):
         LowRank(min_features=8, finetune_steps=5).apply(tiny(), context(budget=3))
 
 

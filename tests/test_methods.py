@@ -2,9 +2,12 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.errors import ParamError
+from benchsuite.sdk.interfaces import BudgetExceeded, MethodContext, TaskInfo
 from benchsuite_plugins.methods.dynamic_int8 import DynamicInt8
 from benchsuite_plugins.methods.magnitude_pruning import MagnitudePruning, prunable_weights
+
+from conftest import small_images as stream
 
 INFO = TaskInfo("t", "vision", "1", "accuracy", True, 3, 8, finetune_lr=1e-2)
 
@@ -13,12 +16,6 @@ def tiny():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
                          nn.Linear(8 * 6 * 6, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
-
-
-def stream(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 8, 8, generator=g),), torch.randint(0, 3, (batch_size,), generator=g)
 
 
 def context(budget=100):
@@ -65,12 +62,12 @@ def test_magnitude_pruning_finetune_keeps_zeros_and_uses_the_budget():
 
 
 def test_magnitude_pruning_over_budget_fails():
-    with pytest.raises(Exception, match="budget of 3"):
+    with pytest.raises(BudgetExceeded, match="5 fine-tune steps asked, 3 left of the budget of 3"):
         MagnitudePruning(sparsity=0.5, finetune_steps=5).apply(tiny(), context(budget=3))
 
 
 def test_method_params_are_validated_on_construction():
-    with pytest.raises(Exception, match="'magnitude-pruning': parameter 'sparsity' got 1.2"):
+    with pytest.raises(ParamError, match="'magnitude-pruning': parameter 'sparsity' got 1.2"):
         MagnitudePruning(sparsity=1.2)
 
 

@@ -3,14 +3,12 @@
 Each method is applied once per model (module-scoped fixtures): export and conversion dominate the time.
 """
 
-from functools import partial
-
 import pytest
 import torch
 from torch import nn
 
 from benchsuite.errors import ParamError, Unsupported
-from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import BudgetExceeded, MethodContext, TaskInfo
 
 pytest.importorskip("torchao")
 
@@ -19,7 +17,7 @@ from benchsuite_plugins.methods.pt2e import (ExportedModel, export_graph, qdq_op
 from benchsuite_plugins.methods.qat_int8 import QatInt8  # noqa: E402
 from benchsuite_plugins.methods.static_int8 import StaticInt8  # noqa: E402
 
-from conftest import random_images, tiny_bert as make_tiny_bert  # noqa: E402
+from conftest import small_images as image_stream, tiny_bert as make_tiny_bert  # noqa: E402
 
 VOCAB = 50
 
@@ -32,9 +30,6 @@ def tiny_cnn():
 
 def tiny_bert():
     return make_tiny_bert(vocab=VOCAB)
-
-
-image_stream = partial(random_images, size=8, classes=3)
 
 
 def text_stream(batch_size, seed):
@@ -236,7 +231,7 @@ def test_a_model_torch_export_cannot_capture_is_unsupported():
 
 
 def test_qat_int8_over_budget_fails():
-    with pytest.raises(Exception, match="budget of 2"):
+    with pytest.raises(BudgetExceeded, match="5 fine-tune steps asked, 2 left of the budget of 2"):
         QatInt8(finetune_steps=5).apply(tiny_cnn(), context("cnn", budget=2))
 
 

@@ -14,6 +14,8 @@ from benchsuite.sdk.memory import resident_tensor_bytes
 from benchsuite_plugins.methods.reduced_precision import BFloat16, CastPrecision, Float16
 from benchsuite_plugins.methods.torchao_int8 import Int8DynamicActivation, Int8WeightOnly
 
+from conftest import small_images as stream, tiny_bert as make_tiny_bert
+
 INFO = TaskInfo("t", "vision", "1", "accuracy", True, 3, 8)
 INT8 = [Int8WeightOnly, Int8DynamicActivation]
 #: largest |logit - fp32 logit| allowed, as a fraction of the largest |fp32 logit|
@@ -31,14 +33,7 @@ def tiny_cnn():
 
 
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    from benchsuite_plugins.tasks.sentiment_minilm import MiniLMClassifier
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=32)
-    return MiniLMClassifier(BertModel(config, add_pooling_layer=False)).eval()
+    return make_tiny_bert(vocab=100, max_positions=32)
 
 
 def cnn_inputs():
@@ -50,12 +45,6 @@ def bert_inputs():
     mask = torch.ones_like(ids)
     mask[0, 7:] = 0  # one padded row
     return ids, mask
-
-
-def stream(batch_size, seed):
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        yield (torch.randn(batch_size, 1, 8, 8, generator=g),), torch.randint(0, 3, (batch_size,), generator=g)
 
 
 def context():

@@ -3,20 +3,12 @@
 import pytest
 
 from benchsuite.cli import main
-from conftest import GOOD, make_row
+from conftest import GOOD, snapshot, stored
 
 
 @pytest.fixture
 def store(tmp_path):
-    from benchsuite.results.store import ResultStore
-
-    path = tmp_path / "store"
-    ResultStore(path).append([make_row()])
-    return path
-
-
-def files(path):
-    return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+    return stored(tmp_path / "store")
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -39,11 +31,11 @@ def files(path):
 def test_a_bad_config_file_is_one_line_exit_2_and_leaves_the_store_intact(tmp_path, store, capsys, text, fragment):
     config = tmp_path / "grid.toml"
     config.write_text(text)
-    before = files(store)
+    before = snapshot(store)
     assert main(["run", "--config", str(config), "--store", str(store)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("benchsuite: error:") and fragment in err[0], err
-    assert files(store) == before
+    assert snapshot(store) == before
 
 
 @pytest.mark.parametrize("make, fragment", [

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchsuite.errors import ParamError, UnknownNameError, UsageError
 from benchsuite.grid.options import RunOptions
@@ -49,7 +50,8 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
     for r in rows:
         assert r["baseline_score"] == base["score"] and r["run_id"] == base["run_id"]
         assert r["latency_p50_ms"] > 0 and r["latency_b1_p50_ms"] > 0 and r["throughput_sps"] > 0
-        assert r["quick"] is True and r["threads"] >= 1 and r["cpu_model"] and r["torch_version"]
+        # threads=0 keeps torch's default: the cells ran here (--isolate none), so this process's thread count
+        assert r["quick"] is True and r["threads"] == torch.get_num_threads() and r["cpu_model"] and r["torch_version"]
         assert r["allocator"].startswith("glibc warm heap")  # timed with large blocks from a warm heap
     pruned = next(r for r in rows if r["method"] == "magnitude-pruning")
     assert json.loads(pruned["params"])["sparsity"] == 0.6
@@ -63,7 +65,9 @@ def test_run_records_one_row_per_cell_with_same_run_baseline(toy_plugins, toy_ca
         assert r["latency_p50_ci_low_ms"] <= r["latency_p50_ms"] <= r["latency_p50_ci_high_ms"]
         assert r["realized_speedup_ci_low"] <= r["realized_speedup"] <= r["realized_speedup_ci_high"]
         assert len(r["latency_samples_ms"]) == r["latency_samples"] and r["latency_warmup_calls"] >= 2
-        assert r["compile_seconds"] >= 0 and len(r["hardware_fingerprint"]) == 12
+        # eager torch-cpu compiles nothing: its compile_seconds is the first call of a 3-layer MLP, timed but
+        # far from the seconds a compiling backend takes (those are compared in test_backends.py)
+        assert 0 < r["compile_seconds"] < 5 and len(r["hardware_fingerprint"]) == 12
         assert r["baseline_flops"] == base["flops"] and r["theoretical_speedup"] == pytest.approx(1 / r["flops_ratio"])
         assert r["speedup_efficiency"] == pytest.approx(r["realized_speedup"] / r["theoretical_speedup"])
     assert sorted(base["latency_samples_ms"])[len(base["latency_samples_ms"]) // 2] > 0
@@ -212,7 +216,9 @@ def test_an_emulating_backend_runs_what_others_refuse(toy_plugins, toy_cache, mo
     rows = run_grid(toy_plugins, grid, QUICK, progress=False)
     assert [(json.loads(r["backend_params"])["emulated"], r["status"]) for r in rows][2:] == [
         (False, "skipped"), (True, "ok")]
-    assert rows[3]["model_size_bytes"] < rows[1]["model_size_bytes"] and rows[3]["score"] is not None
+    # emulated bf16 stores a smaller model and, on this easy task, scores what fp32 does on the same backend
+    assert rows[3]["model_size_bytes"] < rows[1]["model_size_bytes"]
+    assert rows[3]["score"] == pytest.approx(rows[1]["score"], abs=0.02)
 
 
 def test_a_method_declaring_an_unknown_kernel_is_refused_at_registration():

@@ -10,20 +10,13 @@ import pytest
 from benchsuite.errors import UsageError
 from benchsuite.discovery.scaffold import check_name, render
 
-from conftest import cli
-
-
-def snapshot(folder):
-    """Every path under `folder` with its bytes (None for folders), to show that nothing changed."""
-    return {p.relative_to(folder): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+from conftest import cli, one_line_error, snapshot
 
 
 def assert_one_line_usage_error(proc, *fragments):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("benchsuite: error: "), proc.stderr
+    line = one_line_error(proc)
     for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+        assert fragment in line, (fragment, line)
     assert proc.stdout == ""
 
 

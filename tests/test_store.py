@@ -3,7 +3,7 @@ import pytest
 
 import benchsuite
 from benchsuite.errors import StoreError
-from benchsuite.results.schema import COLUMNS, SCHEMA_VERSION
+from benchsuite.results.schema import COLUMNS, SCHEMA, SCHEMA_VERSION
 from benchsuite.results.store import ResultStore
 from benchsuite.results.frames import to_frame
 
@@ -19,8 +19,13 @@ def test_round_trip_keeps_values_types_and_order(tmp_path):
     assert len(frame) == 3 and frame["schema_version"].eq(SCHEMA_VERSION).all()
     assert frame.loc[1, "score"] == pytest.approx(0.8)
     assert pd.isna(frame.loc[2, "score"]) and frame.loc[2, "error"] == "boom"
-    assert str(frame["model_size_bytes"].dtype) == "Int64"
-    assert str(frame["created_at"].dtype).startswith("datetime64")
+    # every column comes back with its schema dtype; timestamps as UTC datetimes (Parquet keeps their unit:
+    # created_at reads back in µs, timing_started_at in ms, though the schema says ns)
+    stamps = [c.name for c in SCHEMA if c.dtype.startswith("datetime64")]
+    assert {c.name: str(frame[c.name].dtype) for c in SCHEMA if c.name not in stamps} == {
+        c.name: c.dtype for c in SCHEMA if c.name not in stamps}
+    assert stamps and all(isinstance(frame[c].dtype, pd.DatetimeTZDtype) and str(frame[c].dtype.tz) == "UTC"
+                          for c in stamps)
 
 
 def test_append_is_atomic_and_never_rewrites(tmp_path):

@@ -22,22 +22,9 @@ from benchsuite.measure.hardware import benchsuite_version
 from benchsuite.results.frames import to_frame
 from benchsuite.results.check import TMP_GRACE_S, check_store
 
-from conftest import HERE, cli, make_row as row
+from conftest import HERE, cli, make_row as row, one_line_error as one_line, snapshot
 
 V5_ONLY = ["traceback_file", "integrity", "artifact_sha256", "time_limit_seconds", "memory_limit_bytes"]
-
-
-def snapshot(folder):
-    """Every file under `folder` (hidden ones too) and its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_line(proc, code, prefix="benchsuite: error:"):
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
-    return lines[0]
 
 
 def write_raw(path, frame, metadata=None):
@@ -297,20 +284,6 @@ def test_run_key_survives_the_round_trip_through_parquet(tmp_path):
     assert len(set(keys)) == 4 and all(len(k) == 16 for k in keys)
     assert store.done_keys() == set(keys[:3])  # ok and skipped, not failed
     assert store.done_keys(statuses=("failed",)) == {keys[3]}
-
-
-def test_run_key_normalizes_equal_values_and_separates_different_ones():
-    base = row(seed=1, finetune_budget_seconds=900.0, params='{"a":1,"b":2}', config="baseline")
-    same = [row(seed=np.int64(1), finetune_budget_seconds=np.float64(900), params='{"b": 2, "a": 1}',
-                config="baseline"),
-            {**base, "run_id": "other", "score": 0.1, "created_at": None}]  # not part of the key
-    assert {run_key(r) for r in same} == {run_key(base)}
-    for column, value in [("seed", 2), ("quick", True), ("track", "open"), ("backend", "onnxruntime"),
-                          ("finetune_budget_seconds", 900.5), ("params", '{"a":1}'), ("hardware_fingerprint", "x"),
-                          ("finetune_budget_steps", 0), ("task_version", "2")]:
-        assert run_key({**base, column: value}) != run_key(base), column
-    assert run_key({**base, "seed": None}) == run_key({**base, "seed": pd.NA}) == run_key({**base, "seed": np.nan})
-    assert run_key({c: base[c] for c in RUN_KEY_COLUMNS}) == run_key(base)
 
 
 def test_done_keys_reads_only_the_key_columns(tmp_path, monkeypatch):

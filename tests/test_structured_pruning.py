@@ -1,20 +1,18 @@
 import copy
 
-from functools import partial
-
 import pytest
 import torch
 from torch import nn
 
 import benchsuite
 from benchsuite.errors import ParamError
-from benchsuite.sdk.interfaces import MethodContext, TaskInfo
+from benchsuite.sdk.interfaces import BudgetExceeded, MethodContext, TaskInfo
 from benchsuite.measure.counts import count_flops, count_params
 from benchsuite_plugins.methods import structured_pruning
 from benchsuite_plugins.methods.structured_pruning import (TAYLOR_BATCHES, StructuredPruning, head_magnitudes,
                                                            keep_per_layer, neuron_magnitudes)
 
-from conftest import random_images, tiny_bert as make_tiny_bert
+from conftest import small_images as image_stream, tiny_bert as make_tiny_bert
 
 VISION = TaskInfo("t", "vision", "1", "accuracy", True, 3, 8, finetune_lr=1e-2)
 NLP = TaskInfo("t", "nlp", "1", "accuracy", True, 2, 8, finetune_lr=1e-3)
@@ -30,9 +28,6 @@ def tiny_cnn():
 
 def tiny_bert():
     return make_tiny_bert(heads=HEADS, hidden=HEADS * HEAD_SIZE, ffn=FFN, vocab=VOCAB, max_positions=32)
-
-
-image_stream = partial(random_images, size=8, classes=3)
 
 
 def text_stream(batch_size, seed):
@@ -146,7 +141,8 @@ def test_bert_finetuning_is_counted_and_leaves_the_teacher_alone():
 
 
 def test_over_budget_fails():
-    with pytest.raises(Exception, match="budget of 5"):
+    # the Taylor importance's gradient batches come out of the same budget, and are asked for first
+    with pytest.raises(BudgetExceeded, match=f"{TAYLOR_BATCHES} fine-tune steps asked, 5 left of the budget of 5"):
         StructuredPruning(ratio=0.5, finetune_steps=10).apply(tiny_cnn(), cnn_context(budget=5))
 
 

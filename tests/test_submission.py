@@ -4,13 +4,10 @@ one line, exit 2 and the target store byte-identical. One real submission (toy t
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
-from conftest import GOOD, SLOW_BACKENDS, cli, make_row
-
-ENV = {"BENCHSUITE_PLUGINS_BLOCK": SLOW_BACKENDS}
+from conftest import GOOD, NO_SLOW_BACKENDS as ENV, SLOW_BACKENDS, cli, make_row, snapshot, stored
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +30,7 @@ def bundle(submitted, tmp_path):
 @pytest.fixture
 def target(tmp_path):
     """A store that already holds a row; a refused import must leave every byte of it as it was."""
-    from benchsuite.results.store import ResultStore
-
-    ResultStore(tmp_path / "store").append([make_row(run_id="earlier")])
-    return tmp_path / "store"
-
-
-def snapshot(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return stored(tmp_path / "store", make_row(run_id="earlier"))
 
 
 def manifest(folder):

@@ -151,14 +151,3 @@ def _children(pid):
                 for c in open(f"/proc/{pid}/task/{t}/children").read().split()]
     except OSError:
         return []
-
-
-def test_a_result_that_breaks_the_store_rules_is_stored_as_failed_with_the_rule():
-    from benchsuite.grid.orchestration import _valid
-    from benchsuite.results.frames import to_frame
-    from conftest import make_row
-
-    row = _valid(make_row(score=float("nan"), latency_p50_ms=float("inf")))
-    assert row["status"] == "failed" and row["error"].startswith("invalid result: score is NaN")
-    assert row["latency_p50_ms"] is None
-    to_frame([row])  # now valid: it can be stored

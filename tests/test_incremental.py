@@ -11,10 +11,10 @@ from conftest import GOOD, HERE, NO_SLOW_BACKENDS, plugins_folder
 class RecordingExecutor:
     """The local executor, recording the cells it was given."""
 
-    def __init__(self, options):
+    def __init__(self, options, plugins):
         from benchsuite.execution.executors import LocalExecutor
 
-        self.inner = LocalExecutor(options.limits, options.isolate)
+        self.inner = LocalExecutor(options.limits, options.isolate, plugins)
         self.name, self.cells = "local", []
 
     def machine(self):
@@ -44,16 +44,16 @@ def test_accuracy_only_rows_then_a_full_run_times_them_then_nothing_runs(toy_plu
     assert untimed[1]["baseline_score"] == 1.0 and untimed[1]["realized_speedup"] is None
 
     options = RunOptions(**quick)
-    executor = RecordingExecutor(options)
+    executor = RecordingExecutor(options, toy_plugins)
     timed = run_grid(toy_plugins, grid, options, store, progress=False, executor=executor)
     assert len(executor.cells) == 2  # accuracy-only rows do not count as done for a timed run
     assert all(r["timed"] is True and r["latency_p50_ms"] > 0 for r in timed)
     assert timed[1]["realized_speedup"] > 0
 
-    again = RecordingExecutor(options)
+    again = RecordingExecutor(options, toy_plugins)
     assert run_grid(toy_plugins, grid, options, store, progress=False, executor=again) == []
     assert again.cells == []  # nothing compressed, nothing timed
-    untimed_again = RecordingExecutor(options)
+    untimed_again = RecordingExecutor(options, toy_plugins)
     assert run_grid(toy_plugins, grid, RunOptions(**quick, timed=False), store, progress=False,
                     executor=untimed_again) == []
     assert untimed_again.cells == []

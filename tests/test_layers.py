@@ -40,3 +40,42 @@ def test_no_module_is_longer_than_400_lines():
     files = [*REPO.glob("benchsuite/**/*.py"), *REPO.glob("plugins/**/*.py"), *REPO.glob("leaderboard/*.py")]
     long = {str(f.relative_to(REPO)): n for f in files if (n := len(f.read_text().splitlines())) > 400}
     assert len(files) > 60 and long == {}
+
+
+FLAT_PLUGIN = '''
+from benchsuite.hardware import machine_info
+from benchsuite.interfaces import CompressionMethod
+from benchsuite.measure import accuracy, count_flops
+from benchsuite.params import Param
+from benchsuite.paths import cache_dir
+from benchsuite.reference import cached_model
+from benchsuite.training import train
+from benchsuite import hookimpl
+
+
+class Flat(CompressionMethod):
+    name = "flat-layout"
+    parameters = (Param("k", int, 1, "unused"),)
+
+    def apply(self, model, context):
+        return model
+
+
+@hookimpl
+def benchsuite_register_methods(register):
+    register(Flat)
+'''
+
+
+def test_a_plugin_written_for_the_flat_layout_still_loads_with_a_deprecation_warning(tmp_path):
+    (tmp_path / "flat_plugin.py").write_text(FLAT_PLUGIN)
+    code = ("import warnings\nwarnings.simplefilter('always')\nfrom benchsuite.discovery.loader import load_plugins\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            f"    plugins = load_plugins({str(tmp_path)!r}, strict=True)\n"
+            "print(plugins.methods.get('flat-layout').__name__)\n"
+            "print(sorted({str(w.message).split()[0] for w in caught if w.category is DeprecationWarning}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    lines = out.strip().splitlines()
+    assert lines[-2] == "Flat"
+    assert lines[-1] == str(sorted(["benchsuite.hardware", "benchsuite.interfaces", "benchsuite.params",
+                                    "benchsuite.paths", "benchsuite.reference", "benchsuite.training"]))

@@ -9,7 +9,8 @@ import torch
 
 from benchsuite import CompressionMethod, Param, hookimpl
 
-#: each apply() appends "<tag> <torch threads>" to this file (when set), so tests can count compressions
+#: each apply() appends "<tag> <torch threads>" (slow-halve) or "kill" (kills-dask-worker) to this file (when set),
+#: so tests can count compressions
 APPLY_LOG = "BENCHSUITE_TEST_APPLY_LOG"
 
 
@@ -35,6 +36,9 @@ class KillsDaskWorker(CompressionMethod):
     family = "other"
 
     def apply(self, model, context):
+        if os.environ.get(APPLY_LOG):
+            with open(os.environ[APPLY_LOG], "a") as fh:
+                fh.write("kill\n")
         os.kill(os.getppid(), signal.SIGKILL)  # the cell's worker subprocess's parent: the Dask worker
         time.sleep(60)
         return model

@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with no --method: each built-in method's headline configuration (standard) or its "
                           "whole documented sweep too (full)")
     run.add_argument("--track", choices=("closed", "open"), default="closed",
-                     help="closed: calibration + the shared fine-tuning budget (500 steps, 900 s); "
-                          "open: any budget, recorded")
+                     help="closed: the shared budget (500 fine-tuning steps, 900 s, 1024 calibration samples "
+                          "without labels); open: any budget, recorded")
     run.add_argument("--finetune-budget", type=int, metavar="STEPS",
                      help="open track: most fine-tuning steps per configuration")
     run.add_argument("--finetune-budget-seconds", type=float, metavar="S",

@@ -223,8 +223,8 @@ mnist-cnn's small reference model once and caches it (`BENCHSUITE_CACHE`).
 ## Submit
 
 1. Keep `version` in `$module.py` in step with behaviour: bump it whenever a change alters results.
-2. Measure on the closed track (the default: shared fine-tuning budget) and without `--quick`, so that rows
-   compare like for like with the built-in methods: `benchsuite run --method $name`.
+2. Measure on the closed track (the default: the shared fine-tuning and calibration budget) and without
+   `--quick`, so that rows compare like for like with the built-in methods: `benchsuite run --method $name`.
 3. Export the rows with `benchsuite results --format parquet --output $name.parquet` and publish them with
    the package (`python -m build`, then upload to PyPI or share the repository). Anyone can reproduce them
    with `pip install $dist` and the same `benchsuite run` command; `benchsuite compare OLD NEW
@@ -238,8 +238,8 @@ Made by `benchsuite new-plugin $name`. It works as is; to make it your method, r
 
 - `apply`: your compression. It gets a private copy of the task's float reference model (eval mode) and
   returns the compressed model, called the same way: ``model(*inputs) -> logits``. `context` holds the task
-  info, the teacher, the seed, the device, `training_batches(steps)` (within the fine-tuning budget) and
-  `calibration_batches(num_samples)`.
+  info, the teacher, the seed, the device, `training_batches(steps)` (labelled, within the fine-tuning budget)
+  and `calibration_inputs(num_samples)` (inputs without labels, within the calibration budget).
 - `parameters`: your method's settings as `Param`s; benchsuite validates them (type, range, choices) and
   fills in defaults before `apply` sees them in ``self.params``.
 - `standard_configs` (the headline configuration the standard suite runs) and `sweep_configs` (what

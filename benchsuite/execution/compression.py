@@ -42,6 +42,7 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
                             batch_size=task.finetune_batch_size,
                             max_steps_per_request=QUICK_FINETUNE_STEPS if job.options.quick else None,
                             finetune_budget_seconds=job.options.finetune_budget_seconds,
+                            calibration_budget_samples=job.options.calibration_budget_samples,
                             example_inputs=task.example_inputs, yield_to_timing=yield_to_timing)
     seed_everything(job.seed)
     threads = torch.get_num_threads()
@@ -103,12 +104,19 @@ def compress_or_load(task: Task, reference: Any, methods: Sequence[CompressionMe
 
 
 def budget_problem(job: CellJob, cost: Mapping[str, Any]) -> str | None:
-    """Why a closed-track run broke the shared budget, or None."""
+    """Why a closed-track run broke the shared budget, or None.
+
+    `MethodContext` already refuses a request past the budget; this catches what got round it (a method that
+    drew through a copy of its context, say) and turns it into a failed row.
+    """
     if job.options.track != "closed":
         return None
     if cost[COL.finetune_steps] > job.options.finetune_budget_steps:
         return (f"closed track allows {job.options.finetune_budget_steps} fine-tuning steps, the method took "
                 f"{cost['finetune_steps']}; run it on --track open")
+    allowed, took = job.options.calibration_budget_samples, cost.get(COL.calibration_samples) or 0
+    if allowed is not None and took > allowed:
+        return f"closed track allows {allowed} calibration samples, the method took {took}; run it on --track open"
     wall = BUDGET_WALL_FACTOR * job.options.finetune_budget_seconds + BUDGET_GRACE_SECONDS
     if cost[COL.compress_seconds] > wall:
         return (f"closed track allows {wall:.0f} s of compression (twice the {job.options.finetune_budget_seconds:.0f} s "

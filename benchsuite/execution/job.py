@@ -12,7 +12,12 @@ from typing import Any
 
 from benchsuite.errors import UsageError
 from benchsuite.measure.policy import TimingPolicy
-from benchsuite.sdk.tracks import CLOSED_BUDGET_SECONDS, CLOSED_BUDGET_STEPS, TRACKS
+from benchsuite.sdk.tracks import (
+    CLOSED_BUDGET_CALIBRATION_SAMPLES,
+    CLOSED_BUDGET_SECONDS,
+    CLOSED_BUDGET_STEPS,
+    TRACKS,
+)
 
 #: --quick evaluates on this many samples
 QUICK_EVAL_SAMPLES = 256
@@ -25,7 +30,7 @@ class CellOptions:
     """How every cell of a run is compressed and measured (the part of `RunOptions` a worker needs).
 
     :param quick: small evaluation subset, short timing, fine-tuning capped; rows are marked `quick`.
-    :param track: ``closed`` (calibration plus at most the shared fine-tuning budget) or ``open`` (any budget).
+    :param track: ``closed`` (at most the shared calibration and fine-tuning budget) or ``open`` (any budget).
     :param finetune_budget_steps: the most fine-tuning steps a configuration may take (all pipeline steps together).
     :param finetune_budget_seconds: the most wall seconds of fine-tuning; batches stop coming after it.
     """
@@ -56,6 +61,14 @@ class CellOptions:
         if not self.finetune_budget_seconds > 0:
             raise UsageError(f"--finetune-budget-seconds got {self.finetune_budget_seconds:g}; "
                              "it accepts a number > 0")
+
+    @property
+    def calibration_budget_samples(self) -> int | None:
+        """The most calibration samples a configuration may draw (all pipeline steps together); None: no limit.
+
+        The track's, not an option: the closed track's shared budget, no limit on the open track.
+        """
+        return CLOSED_BUDGET_CALIBRATION_SAMPLES if self.track == "closed" else None
 
     @property
     def eval_limit(self) -> int | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from benchsuite.errors import ParamError
 from benchsuite.sdk.params import Param, resolve_params
@@ -270,7 +271,18 @@ class Task(ABC):
 
 
 class BudgetExceeded(ParamError):
-    """A method asked for more fine-tuning steps than the run's budget."""
+    """A method asked for more fine-tuning steps or calibration samples than the run's budget."""
+
+
+class _NoLabels:
+    """The labels of the deprecated `calibration_batches`: calibration data has none, so any use raises."""
+
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise TypeError("calibration data carries no labels: train on labelled data through context.training_batches "
+                        "(within the fine-tuning budget) and calibrate with context.calibration_inputs")
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __index__ = __float__ = __array__ = _refuse
+    __torch_function__ = classmethod(_refuse)  # torch functions, e.g. cross_entropy(logits, labels)
 
 
 @dataclass
@@ -289,8 +301,8 @@ class CompressionCost:
 class MethodContext:
     """Everything a method may use while compressing.
 
-    Training data comes only through `training_batches` and `calibration_batches`, which count what is used
-    and enforce the fine-tuning budget.
+    Training data comes only through `training_batches` (labelled, within the fine-tuning budget) and
+    `calibration_inputs` (unlabelled, within the calibration budget), which count what is used.
     """
 
     task: TaskInfo
@@ -305,6 +317,8 @@ class MethodContext:
     max_steps_per_request: int | None = None
     #: wall-clock fine-tuning budget; training batches stop coming once it is spent (None: no limit)
     finetune_budget_seconds: float | None = None
+    #: the most calibration samples the pipeline's steps may draw together (the closed track's; None: no limit)
+    calibration_budget_samples: int | None = None
     started_at: float = field(default_factory=time.perf_counter)
     #: ``example_inputs(batch_size)``: the task's fixed example inputs (for export or shape tracing)
     example_inputs: Callable[[int], Inputs] | None = None
@@ -339,8 +353,13 @@ class MethodContext:
             self.cost.finetune_steps += 1
             yield next(stream)
 
-    def calibration_batches(self, num_samples: int, batch_size: int | None = None) -> Iterator[Batch]:
-        """Yield training batches until `num_samples` samples were given (for calibration, no gradients)."""
+    def calibration_inputs(self, num_samples: int, batch_size: int | None = None) -> Iterator[Inputs]:
+        """Yield training inputs without labels (for calibration) until `num_samples` samples were given; raises
+        BudgetExceeded past the calibration budget. Each call restarts the same seeded stream and counts it all."""
+        budget, used = self.calibration_budget_samples, self.cost.calibration_samples
+        if budget is not None and num_samples > budget - used:
+            raise BudgetExceeded(f"{num_samples} calibration samples asked, {budget - used} left of the closed "
+                                 f"track's budget of {budget}; lower calibration_samples or run on --track open")
         stream = self.train_stream(batch_size or self.batch_size, self.seed + 1)
         given = 0
         while given < num_samples:
@@ -349,4 +368,10 @@ class MethodContext:
             take = min(len(labels), num_samples - given)
             given += take
             self.cost.calibration_samples += take
-            yield tuple(t[:take] for t in inputs), labels[:take]
+            yield tuple(t[:take] for t in inputs)
+
+    def calibration_batches(self, num_samples: int, batch_size: int | None = None) -> Iterator[tuple[Inputs, Any]]:
+        """Deprecated: `calibration_inputs`, as ``(inputs, labels)`` pairs whose labels raise TypeError when used."""
+        warnings.warn("MethodContext.calibration_batches is deprecated: use calibration_inputs, which yields the "
+                      "inputs alone (calibration data carries no labels)", DeprecationWarning, stacklevel=2)
+        return ((inputs, _NoLabels()) for inputs in self.calibration_inputs(num_samples, batch_size))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from benchsuite import CompressionMethod, Param, hookimpl
+from benchsuite.sdk.tracks import CLOSED_BUDGET_CALIBRATION_SAMPLES
 
 from .pt2e import convert, export_graph, torchao_pt2e, x86_quantizer
 
@@ -19,19 +20,20 @@ class StaticInt8(CompressionMethod):
     devices = ("cpu",)  # X86InductorQuantizer: an x86 CPU int8 graph
     family = "quantization"
     parameters = (
-        Param("calibration_samples", int, 512, "training samples run through the observers", min=1, max=100_000),
+        Param("calibration_samples", int, 512, "unlabelled training samples run through the observers (the closed "
+              f"track allows {CLOSED_BUDGET_CALIBRATION_SAMPLES})", min=1, max=100_000),
     )
     standard_configs = ({},)
     sweep_configs = ({"calibration_samples": 64},)
 
     def apply(self, model, context):
-        batches = context.calibration_batches(self.params["calibration_samples"])
-        inputs, _ = next(batches)
+        batches = context.calibration_inputs(self.params["calibration_samples"])
+        inputs = next(batches)
         graph = export_graph(model, inputs, context.task.modality)
         prepared = torchao_pt2e().prepare_pt2e(graph, x86_quantizer(qat=False))
         with torch.no_grad():
             prepared(*inputs)
-            for inputs, _ in batches:
+            for inputs in batches:
                 prepared(*inputs)
         return convert(prepared)
 

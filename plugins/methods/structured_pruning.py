@@ -67,7 +67,7 @@ def prune_cnn(model: nn.Module, ratio: float, importance: str, context) -> None:
         return
     import torch_pruning as tp
 
-    example_inputs, _ = next(iter(context.calibration_batches(1)))
+    example_inputs = next(context.calibration_inputs(1))
     final = last_layer_called(model, example_inputs)
 
     def forward(m: nn.Module, inputs: tuple) -> torch.Tensor:

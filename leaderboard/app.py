@@ -61,7 +61,8 @@ def _exports(path: str, signature: tuple, lists: tuple, filters: tuple) -> tuple
 
 st.set_page_config(page_title="benchsuite leaderboard", layout="wide")
 st.title("benchsuite leaderboard")
-st.caption("Accuracy and realized speed, size and memory of each compressed model, measured together on the "
+st.caption("The task's score (accuracy, or agreement with the fp32 model where a task has no labels: see its "
+           "metric) and realized speed, size and memory of each compressed model, measured together on the "
            "same machine; speedups are against the baseline measured in the same run on the same backend.")
 
 store = ResultStore(_store_arg())

@@ -31,8 +31,8 @@ def test_tweets_task_has_three_classes_in_a_stratified_split():
 
 def test_task_card_names_data_license_splits_checksums_reference_metric_and_version():
     proc = cli("tasks", "show", "imagenet-mobilenetv2", check=0)
-    for text in ("version 1", "license:", "eval views 720", "sha256:", "b03531047ffacf1e",
-                 "metric:         top1_agreement (higher is better); also recorded: top5_overlap",
+    for text in ("(version 2, vision)", "license:", "eval views 360, eval photos 6", "sha256:", "b03531047ffacf1e",
+                 "metric:         top1_agreement_with_fp32 (higher is better); also recorded: top5_overlap_with_fp32",
                  "normalization mean [0.485, 0.456, 0.406]", "augmentation:   random square crops"):
         assert text in proc.stdout, text
     listing = cli("tasks", "list", check=0).stdout

@@ -1,5 +1,5 @@
 """Confidence intervals: bootstrap for latency medians, speedup ratios and non-proportion scores (macro-F1),
-Wilson for accuracies, t for seeds."""
+a cluster bootstrap for scores over correlated samples, Wilson for accuracies, t for seeds."""
 
 from __future__ import annotations
 
@@ -56,6 +56,30 @@ def bootstrap_score_ci(score: Callable[[np.ndarray], float], n: int, seed: int =
         return None
     rng = np.random.default_rng(seed)
     estimates = np.fromiter((score(rng.integers(0, n, size=n)) for _ in range(resamples)), np.float64, resamples)
+    return _percentile_interval(estimates)
+
+
+def cluster_bootstrap_ci(score: Callable[[np.ndarray], float], clusters: Sequence[object] | np.ndarray,
+                         seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95% interval of a score over evaluation samples that come in correlated clusters
+    (the crops of one photo): each resample draws as many clusters as there are, with replacement, and keeps all
+    the samples of a drawn cluster together; `score(indices)` recomputes the score on the samples at `indices`.
+
+    `clusters[i]` is sample i's cluster id. The interval is about the sampling of clusters, so it is only as
+    good as their number is large: with few clusters it is too narrow rather than too wide. With one sample per
+    cluster (ids 0..n-1 in sample order) it is `bootstrap_score_ci`, resample for resample. None for fewer than
+    2 clusters.
+    """
+    _, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
+    cluster_of = cluster_of.reshape(-1)
+    members = np.split(np.argsort(cluster_of, kind="stable"), np.cumsum(np.bincount(cluster_of))[:-1])
+    count = len(members)
+    if count < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    estimates = np.fromiter(
+        (score(np.concatenate([members[k] for k in rng.integers(0, count, size=count)])) for _ in range(resamples)),
+        np.float64, resamples)
     return _percentile_interval(estimates)
 
 

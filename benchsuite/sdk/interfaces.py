@@ -48,12 +48,19 @@ class Metric:
     :param higher_is_better: the ranking direction.
     :param compute: ``compute(logits, labels) -> float`` over the whole evaluation split.
     :param proportion: the metric is a fraction of samples (accuracy): its 95% interval is Wilson's.
+    :param cluster_ids: ``cluster_ids(labels) -> ids``, one id per evaluation sample, for a split whose samples
+        come in correlated groups (several crops of one photo, several questions on one passage). The task puts
+        each sample's group in its labels, where it travels with the sample through batching, subsets and
+        devices, and `compute` ignores it; the 95% interval is then a cluster bootstrap that resamples whole
+        groups (`benchsuite.measure.stats.cluster_bootstrap_ci`), which Wilson's and the plain bootstrap, both
+        assuming independent samples, would make too narrow. None: the samples are independent.
     """
 
     name: str
     higher_is_better: bool
     compute: Callable[["torch.Tensor", "torch.Tensor"], float]
     proportion: bool = False
+    cluster_ids: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class TaskInfo:
     #: a learning rate that suits fine-tuning this task's model (methods may use it as their default)
     finetune_lr: float = 1e-4
     #: fine-tuning must keep the batch-norm statistics the model came with (pass it to `benchsuite.sdk.training.train`):
-    #: the training data is too narrow to re-estimate them (the ImageNet tasks train on crops of nine photos)
+    #: the training data is too narrow to re-estimate them (the ImageNet tasks train on crops of 14 photos)
     freeze_batchnorm: bool = False
 
 

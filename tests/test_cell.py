@@ -88,3 +88,22 @@ def test_a_job_crosses_the_process_boundary_unchanged():
                        options=CellOptions(quick=True, timing=TimingPolicy(min_calls=7)), compress_threads=1,
                        plugins_dir="/p", plugin_environ=(("BENCHSUITE_PLUGINS_BLOCK", "x"),))
     assert CellJob.from_json(original.to_json()) == original
+
+
+def test_every_measurement_is_timed_interleaved_with_the_baseline_in_seeded_shuffled_order(recorded):
+    values = recorded(job(["toy-halve"]))[-1]["values"]
+    assert values["speedup_rounds"] == len(values["speedup_round_ratios"]) >= 6
+    assert values["speedup_b1_rounds"] == len(values["speedup_b1_round_ratios"]) >= 6
+    assert values["speedup_stopped_by"] == "minimum" and values["timing_order_seed"] == 0  # quick: no target
+    assert values["interleaved_baseline_p50_ms"] > 0 and values["latency_samples"] >= 5
+
+
+def test_a_model_whose_outputs_depend_on_the_batch_is_also_scored_at_batch_1(recorded):
+    plain = recorded(job(["toy-halve"]))[-1]["values"]
+    assert plain["batch_dependent"] is False and plain["score_b1"] is None and plain["eval_batch_size"] == 16
+    centred = recorded(job(["toy-batch-stats"]))[-1]["values"]
+    assert centred["batch_dependent"] is True and centred["score_b1"] is not None
+    assert centred["score_b1_ci_low"] <= centred["score_b1"] <= centred["score_b1_ci_high"]
+    assert centred["score_b1"] != centred["score"]  # alone, a sample is shifted by its own mean: another score
+    declared = recorded(job(["toy-declares-batch"]))[-1]["values"]  # declared, though its outputs do not change
+    assert declared["batch_dependent"] is True and declared["score_b1"] == declared["score"]

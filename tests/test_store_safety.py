@@ -226,7 +226,7 @@ def test_temporary_and_other_files_are_never_read(tmp_path):
 
 
 @pytest.mark.parametrize("metadata, column, writer", [
-    ({"schema_version": "6", "benchsuite_version": "0.3.0"}, None, "benchsuite 0.3.0"),
+    ({"schema_version": str(SCHEMA_VERSION), "benchsuite_version": "0.3.0"}, None, "benchsuite 0.3.0"),
     (None, "0.2.5", "benchsuite 0.2.5"),
     (None, None, "a newer benchsuite"),
 ])
@@ -244,8 +244,9 @@ def test_a_newer_schema_is_refused_naming_both_versions(tmp_path, metadata, colu
 
 
 def test_metadata_alone_marks_a_file_newer(tmp_path):
-    write_raw(tmp_path / "results-x.parquet", to_frame([row()]), {"schema_version": "7"})
-    with pytest.raises(NewerSchemaError, match="schema_version 7, written by a newer benchsuite"):
+    newer = str(SCHEMA_VERSION + 1)
+    write_raw(tmp_path / "results-x.parquet", to_frame([row()]), {"schema_version": newer})
+    with pytest.raises(NewerSchemaError, match=f"schema_version {newer}, written by a newer benchsuite"):
         ResultStore(tmp_path).read()
 
 

@@ -44,12 +44,15 @@ def execute(job: CellJob, plugins: Any, task: Task, reference: Any, events: ev.E
         return
     events(ev.compressed(cost))
     over_budget = budget_problem(job, cost)
+    baseline_cell = all(name == "baseline" for name, _ in job.steps)  # its rounds pair the model with itself
+    declared = any(getattr(m, "batch_dependent", False) for m in methods)
     threads_before = torch.get_num_threads()
     for i, ((name, _), backend) in enumerate(zip(job.backends, backends)):
         events(ev.measuring(i))
         label = f"{task.name} × {' > '.join(n for n, _ in job.steps)} × {name}"
         try:
-            values = measure(task, model, backend, job, label, bar)
+            values = measure(task, model, backend, job, label, bar, reference=None if baseline_cell else reference,
+                             batch_dependent=declared)
             values[COL.yielded_to_timing_seconds] += cost.get(COL.yielded_to_timing_seconds) or 0.0
             problem = over_budget
             if problem is None and job.options.verify_artifact:

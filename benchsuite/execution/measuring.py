@@ -1,5 +1,6 @@
-"""Measuring a compressed model on one backend: size, counts and FLOPs, compile, score, then latency at the task
-batch size and at batch 1 under the host's timing lock, with the integrity checks.
+"""Measuring a compressed model on one backend: size, counts and FLOPs, compile, score (also at batch 1 where
+outputs depend on the batch), then latency at the task batch size and at batch 1, interleaved with the baseline,
+under the host's timing lock, with the integrity checks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from benchsuite.measure.counts import (
     serialized_weights,
 )
 from benchsuite.measure.evaluation import evaluate
-from benchsuite.measure.timing import time_latency
+from benchsuite.measure.interleave import time_interleaved
 from benchsuite.results.rows import latency_columns
 from benchsuite.results.schema import COL
 from benchsuite.sdk.interfaces import Backend, Task
@@ -73,20 +74,31 @@ def _outputs_differ(before: Any, after: Any) -> str | None:
 
 
 def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
-            bar: Callable[[str, int], Any] | None = None) -> dict[str, Any]:
-    """Score, time and size `model` on `backend`; raises IntegrityError if its outputs change while timed."""
+            bar: Callable[[str, int], Any] | None = None, reference: Any = None,
+            batch_dependent: bool = False) -> dict[str, Any]:
+    """Score, time and size `model` on `backend`; raises IntegrityError if its outputs change while timed.
+
+    :param reference: the uncompressed model, prepared on the same backend and timed interleaved with `model`
+        (None: `model` is the baseline, whose rounds pair it with itself and so measure the noise floor).
+    :param batch_dependent: the method declares that a sample's outputs depend on its batch; it is then also
+        scored at batch 1 (so is a model whose outputs are found to depend on the batch).
+    """
     import torch
 
     def to_device(inputs: tuple) -> tuple:
         return tuple(t.to(backend.device) for t in inputs)
 
     with busy():  # compiling and scoring: no timing phase runs beside them, except at batch boundaries
-        scored = _prepare_and_score(task, model, backend, job, label, bar, to_device)
+        scored = _prepare_and_score(task, model, backend, job, label, bar, to_device, batch_dependent)
     values = {**scored.values, COL.timed: job.options.timed, COL.yielded_to_timing_seconds: scored.stood_aside}
     if not job.options.timed:
         return values
     fn = scored.fn
-    values.update(_timed(task, fn, backend, job, to_device))
+    baseline_fn = fn
+    if reference is not None:
+        with busy():
+            baseline_fn = _prepared(backend, copy.deepcopy(reference).eval(), task, to_device)
+    values.update(_timed(task, fn, baseline_fn, backend, job, to_device))
     with torch.inference_mode():
         after = fn(*scored.sample)  # the same sample once the model has been timed
     problem = _outputs_differ(scored.before, after)
@@ -112,13 +124,36 @@ class _Scored:
     stood_aside: float
 
 
+def _prepared(backend: Backend, model: Any, task: Task, to_device: Callable[[tuple], tuple]) -> Callable[..., Any]:
+    """`model` made runnable on `backend`, its first batch-1 call made (compilers compile on it)."""
+    import torch
+
+    fn = backend.prepare(model, to_device(task.example_inputs(task.batch_size)))
+    with torch.inference_mode():
+        fn(*to_device(task.example_inputs(1)))
+    backend.synchronize()
+    return fn
+
+
+def _depends_on_batch(fn: Callable[..., Any], sample: tuple, outputs: Any, most: int = 8) -> bool:
+    """Whether the outputs of the first `most` samples of `sample` (a batch) change when each runs alone."""
+    import torch
+
+    with torch.inference_mode():
+        for i in range(min(most, len(sample[0]))):
+            alone = fn(*(t[i:i + 1] for t in sample))
+            if isinstance(outputs, torch.Tensor) and _outputs_differ(outputs[i:i + 1], alone) is not None:
+                return True
+    return False
+
+
 def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
-                       bar: Callable[[str, int], Any] | None, to_device: Callable[[tuple], tuple]) -> _Scored:
+                       bar: Callable[[str, int], Any] | None, to_device: Callable[[tuple], tuple],
+                       batch_dependent: bool = False) -> _Scored:
     """Size, count, prepare (compile) and score a copy of `model` on `backend`."""
     import torch
 
     model = copy.deepcopy(model)
-    batch_inputs = to_device(task.example_inputs(task.batch_size))
     counts = getattr(model, "benchsuite_counts", None)  # models that are not torch graphs (ONNX) count themselves
     weights = serialized_weights(model)
     report = getattr(model, "benchsuite_metrics", None)  # dynamic models report e.g. their mean exit depth
@@ -131,10 +166,7 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
         else:
             flops = count_flops(model, task.example_inputs(1))
     start = time.perf_counter()
-    fn = backend.prepare(model, batch_inputs)
-    with torch.inference_mode():
-        fn(*to_device(task.example_inputs(1)))  # compilers compile on first call: that belongs here, not in latency
-    backend.synchronize()
+    fn = _prepared(backend, model, task, to_device)  # compiling belongs here, not in latency
     compile_seconds = time.perf_counter() - start
     settings = backend.settings()
 
@@ -156,6 +188,19 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
     with torch.inference_mode():
         before = fn(*sample)  # the accuracy phase's outputs on the sample
     progress.close()
+    batch_dependent = batch_dependent or _depends_on_batch(fn, sample, before)
+    alone = None
+    if batch_dependent:  # the score a deployment at batch 1 gets
+        singles = bar(f"{label}: evaluating at batch 1", eval_total) if bar is not None else _NoBar()
+
+        def one_by_one() -> Any:
+            nonlocal stood_aside
+            for x, y in task.eval_batches(1, job.options.eval_limit):
+                stood_aside += yield_to_timing()
+                yield to_device(x), y
+
+        alone = evaluate(fn, one_by_one(), task.metric, on_batch=singles.update)
+        singles.close()
     return _Scored({
         COL.threads: settings.get("threads"),
         COL.allocator: warm_heap(),
@@ -165,6 +210,11 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
         COL.score_ci_high: scored.interval[1] if scored.interval else None,
         COL.extra_scores: json.dumps(scored.extras, sort_keys=True) if scored.extras else "",
         COL.eval_samples: scored.samples,
+        COL.eval_batch_size: task.batch_size,
+        COL.batch_dependent: batch_dependent,
+        COL.score_b1: alone.score if alone else None,
+        COL.score_b1_ci_low: alone.interval[0] if alone and alone.interval else None,
+        COL.score_b1_ci_high: alone.interval[1] if alone and alone.interval else None,
         COL.batch_size: task.batch_size,
         COL.model_size_bytes: len(weights),
         COL.artifact_sha256: hashlib.sha256(weights).hexdigest(),
@@ -178,10 +228,11 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
     }, fn, model, sample, before, stood_aside)
 
 
-def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
+def _timed(task: Task, fn: Callable[..., Any], baseline: Callable[..., Any], backend: Backend, job: CellJob,
            to_device: Callable[[tuple], tuple]) -> dict[str, Any]:
-    """Latency at the task batch size and at batch 1, holding the host's timing lock (hostlock.py): no other
-    benchsuite timing phase runs on this machine meanwhile."""
+    """Latency at the task batch size and at batch 1, each timed interleaved with the baseline
+    (measure/interleave.py), holding the host's timing lock (hostlock.py): no other benchsuite timing phase runs
+    on this machine meanwhile."""
     from datetime import datetime, timezone
 
     policy = job.options.timing_policy
@@ -189,15 +240,24 @@ def _timed(task: Task, fn: Callable[..., Any], backend: Backend, job: CellJob,
     at_one_inputs = [to_device(x) for x in task.latency_inputs(1)]
     with timing_lock() as waited, TimingWindow() as window:
         started = datetime.now(timezone.utc)
-        at_batch = time_latency(fn, at_batch_inputs, policy, backend.timed_call)
-        at_one = time_latency(fn, at_one_inputs, policy, backend.timed_call)
+        at_batch = time_interleaved(fn, baseline, at_batch_inputs, policy, job.seed, backend.timed_call)
+        at_one = time_interleaved(fn, baseline, at_one_inputs, policy, job.seed, backend.timed_call)
         ended = datetime.now(timezone.utc)
     return {
-        **latency_columns("latency", at_batch),
-        COL.latency_warmup_calls: at_batch.warmup_calls,
-        COL.latency_steady: at_batch.steady and at_one.steady,
-        COL.throughput_sps: at_batch.throughput_sps(task.batch_size),
-        **latency_columns("latency_b1", at_one),
+        **latency_columns("latency", at_batch.method),
+        COL.latency_warmup_calls: at_batch.method.warmup_calls,
+        COL.latency_steady: at_batch.method.steady and at_one.method.steady,
+        COL.throughput_sps: at_batch.method.throughput_sps(task.batch_size),
+        **latency_columns("latency_b1", at_one.method),
+        COL.speedup_rounds: len(at_batch.round_ratios),
+        COL.speedup_round_ratios: list(at_batch.round_ratios),
+        COL.speedup_stopped_by: at_batch.stopped_by,
+        COL.interleaved_baseline_p50_ms: at_batch.baseline.p50_ms,
+        COL.speedup_b1_rounds: len(at_one.round_ratios),
+        COL.speedup_b1_round_ratios: list(at_one.round_ratios),
+        COL.speedup_b1_stopped_by: at_one.stopped_by,
+        COL.interleaved_baseline_b1_p50_ms: at_one.baseline.p50_ms,
+        COL.timing_order_seed: job.seed,
         COL.timing_lock_wait_seconds: waited,
         COL.timing_started_at: started.isoformat(),
         COL.timing_seconds: (ended - started).total_seconds(),

@@ -14,6 +14,11 @@ class TimingPolicy:
     is within `steady_tolerance` of the previous window's, or `max_warmup_seconds` pass (recorded as not
     steady; a `max_warmup_seconds` of 0 skips the check, also recorded as not steady). Timing then runs until
     both `min_calls` and `min_seconds` are reached (or `max_seconds` passes, which the sample count records).
+
+    A method and its baseline are timed interleaved (measure/interleave.py): rounds of at least `round_calls`
+    calls and `round_seconds` of each model, at least `min_rounds` rounds (and `min_calls`, `min_seconds`), then
+    until the speedup's 95% interval is within ±`speedup_precision` of it (0: no target) or
+    `rounds_max_seconds` pass (the time cap, at each batch size).
     """
 
     warmup_calls: int = 10
@@ -24,9 +29,16 @@ class TimingPolicy:
     min_seconds: float = 2.0
     max_seconds: float = 60.0
     warmup_full_pass: bool = True
+    min_rounds: int = 8
+    round_calls: int = 3
+    round_seconds: float = 0.2
+    speedup_precision: float = 0.03
+    rounds_max_seconds: float = 20.0
 
     @classmethod
     def quick(cls) -> TimingPolicy:
-        """A smoke test's timing: two warm-up calls, no steadiness check, five timed calls."""
+        """A smoke test's timing: two warm-up calls, no steadiness check, six rounds of one call each (at least
+        five calls), no precision target."""
         return cls(warmup_calls=2, warmup_seconds=0.0, max_warmup_seconds=0.0, min_calls=5, min_seconds=0.05,
-                   max_seconds=5.0, warmup_full_pass=False)
+                   max_seconds=5.0, warmup_full_pass=False, min_rounds=6, round_calls=1, round_seconds=0.0,
+                   speedup_precision=0.0, rounds_max_seconds=5.0)

@@ -49,10 +49,25 @@ def _migrate_v4(frame: pd.DataFrame) -> pd.DataFrame:
 def _migrate_v5(frame: pd.DataFrame) -> pd.DataFrame:
     """Schema 5 -> 6: adds the executor, accuracy-only and artifact-cache columns and the timing window; v5 ran
     locally, timed every ok row, compressed every model anew, and did not record its timing window."""
-    return frame.assign(schema_version=SCHEMA_VERSION, executor="local", timed=True, compression_cached=False,
+    return frame.assign(schema_version=6, executor="local", timed=True, compression_cached=False,
                         timing_started_at=pd.NaT, timing_seconds=float("nan"), timing_lock_wait_seconds=float("nan"),
                         yielded_to_timing_seconds=float("nan"), timing_background_cpu=float("nan"))
 
 
+def _migrate_v6(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 6 -> 7: speedups were the ratio of two separate timing sessions (the baseline's and this row's),
+    with a bootstrap interval within them; v6 did not record interleaved rounds, the evaluation batch size
+    (always the task batch size), batch dependence, scores at batch 1 or the timing order (inputs in order)."""
+    ok = frame["status"] == "ok"
+    return frame.assign(
+        schema_version=SCHEMA_VERSION,
+        speedup_method=frame["realized_speedup"].notna().map({True: "separate sessions", False: None}),
+        speedup_rounds=pd.NA, speedup_round_ratios=None, speedup_stopped_by=None,
+        interleaved_baseline_p50_ms=float("nan"), speedup_b1_rounds=pd.NA, speedup_b1_round_ratios=None,
+        speedup_b1_stopped_by=None, interleaved_baseline_b1_p50_ms=float("nan"),
+        eval_batch_size=frame["batch_size"].where(ok), batch_dependent=pd.NA, score_b1=float("nan"),
+        score_b1_ci_low=float("nan"), score_b1_ci_high=float("nan"), timing_order_seed=pd.NA)
+
+
 #: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
-_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5)
+_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5, _migrate_v6)

@@ -63,11 +63,23 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int) -> dict[str, Any]:
     """The row's columns relative to its baseline: score delta, speedups with their bootstrap intervals, size,
     FLOPs ratios and speedup efficiency."""
-    realized = ratio(baseline.latency_p50_ms, measured.get(COL.latency_p50_ms))
+    rounds = _samples(measured.get(COL.speedup_round_ratios))
+    rounds_b1 = _samples(measured.get(COL.speedup_b1_round_ratios))
+    if len(rounds):  # timed interleaved with the baseline in its own cell: the rounds decide
+        realized, ci = speedup_of_rounds(rounds)
+        realized_b1, ci_b1 = speedup_of_rounds(rounds_b1) if len(rounds_b1) else (None, None)
+        method = "interleaved"
+        if measured.get(COL.method) == "baseline":  # paired with itself: 1 by definition, the interval the noise
+            realized, realized_b1 = 1.0, 1.0 if realized_b1 is not None else None
+    else:  # rows timed apart from their baseline (bundles of older versions): two sessions' medians
+        realized = ratio(baseline.latency_p50_ms, measured.get(COL.latency_p50_ms))
+        ci = bootstrap_ratio_ci(baseline.latency_samples_ms, _samples(measured.get(COL.latency_samples_ms)),
+                                seed=seed)
+        realized_b1 = ratio(baseline.latency_b1_p50_ms, measured.get(COL.latency_b1_p50_ms))
+        ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms,
+                                   _samples(measured.get(COL.latency_b1_samples_ms)), seed=seed)
+        method = "separate sessions" if realized is not None else None
     theoretical = ratio(baseline.flops, measured[COL.flops])
-    ci = bootstrap_ratio_ci(baseline.latency_samples_ms, _samples(measured.get(COL.latency_samples_ms)), seed=seed)
-    ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms, _samples(measured.get(COL.latency_b1_samples_ms)),
-                               seed=seed)
     return {
         COL.baseline_score: baseline.score,
         COL.score_delta: measured[COL.score] - baseline.score if baseline.score is not None else None,
@@ -75,7 +87,8 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
         COL.realized_speedup: realized,
         COL.realized_speedup_ci_low: ci[0] if ci else None,
         COL.realized_speedup_ci_high: ci[1] if ci else None,
-        COL.realized_speedup_b1: ratio(baseline.latency_b1_p50_ms, measured.get(COL.latency_b1_p50_ms)),
+        COL.speedup_method: method,
+        COL.realized_speedup_b1: realized_b1,
         COL.realized_speedup_b1_ci_low: ci_b1[0] if ci_b1 else None,
         COL.realized_speedup_b1_ci_high: ci_b1[1] if ci_b1 else None,
         COL.baseline_model_size_bytes: baseline.model_size_bytes,
@@ -85,6 +98,16 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
         COL.theoretical_speedup: theoretical,
         COL.speedup_efficiency: ratio(realized, theoretical),
     }
+
+
+def speedup_of_rounds(ratios: Sequence[float]) -> tuple[float, tuple[float, float] | None]:
+    """The speedup of interleaved rounds (the median of their ratios) and its 95% order-statistic interval."""
+    import statistics
+
+    from benchsuite.measure.intervals import median_interval
+
+    values = [float(v) for v in ratios]
+    return float(statistics.median(values)), median_interval(values)
 
 
 def latency_columns(prefix: str, stats: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 #: where a column's value comes from, in the order results/rows.py fills them (a later source wins):
@@ -38,7 +38,8 @@ _DECLARED: tuple[Column, ...] = (
     Column("traceback_file", "string", "for failed, timeout and crashed rows: the saved traceback (or the worker's "
            "last output), relative to the store folder; empty otherwise"),
     Column("quick", "boolean", "measured with --quick (small eval subset, short timing); hidden by default"),
-    Column("track", "string", "closed (calibration + the shared fine-tuning budget) or open (any budget)"),
+    Column("track", "string", "closed (at most 1,024 unlabelled calibration samples and the shared fine-tuning "
+           "budget) or open (any budget)"),
     Column("task", "string", "task name"),
     Column("task_version", "string", "task version; results of different versions are not comparable"),
     Column("modality", "string", "vision or nlp"),
@@ -65,9 +66,18 @@ _DECLARED: tuple[Column, ...] = (
     Column("baseline_score", "float64", "same metric of the uncompressed model, same run and backend"),
     Column("score_delta", "float64", "score - baseline_score"),
     Column("score_ci_low", "float64",
-           "95% interval of score, low end (Wilson for accuracy-like metrics, bootstrap otherwise)"),
+           "95% interval of score, low end (Wilson for accuracy-like metrics, a cluster bootstrap where the metric "
+           "declares clusters (`Metric.cluster_ids`), bootstrap otherwise)"),
     Column("score_ci_high", "float64", "95% interval of score, high end"),
     Column("eval_samples", "Int64", "number of evaluation samples scored"),
+    Column("eval_batch_size", "Int64", "batch size at which `score` was computed (the task batch size)"),
+    Column("batch_dependent", "boolean", "the model's outputs for a sample depend on the other samples of its batch "
+           "(dynamic activation quantization, batch-norm in train mode): the method declares it or its outputs on "
+           "a batch and on single samples differ; such rows are also scored at batch 1"),
+    Column("score_b1", "float64", "for batch_dependent rows: the same metric with every sample evaluated alone "
+           "(batch 1); empty otherwise"),
+    Column("score_b1_ci_low", "float64", "95% interval of score_b1, low end"),
+    Column("score_b1_ci_high", "float64", "95% interval of score_b1, high end"),
     Column("batch_size", "Int64", "task batch size at which the latency_* columns are measured"),
     Column("latency_p50_ms", "float64", "median latency of one call at batch_size"),
     Column("latency_p90_ms", "float64", "90th percentile latency at batch_size"),
@@ -81,9 +91,19 @@ _DECLARED: tuple[Column, ...] = (
     Column("latency_warmup_calls", "Int64", "untimed warm-up calls before the timed calls at batch_size"),
     Column("latency_steady", "boolean", "warm-up reached a steady median (within 5% between windows) in time"),
     Column("throughput_sps", "float64", "samples per second at batch_size (batch_size / mean latency)"),
-    Column("realized_speedup", "float64", "baseline latency_p50_ms / this latency_p50_ms (same run, same backend)"),
-    Column("realized_speedup_ci_low", "float64", "bootstrap 95% interval of realized_speedup, low end"),
-    Column("realized_speedup_ci_high", "float64", "bootstrap 95% interval of realized_speedup, high end"),
+    Column("realized_speedup", "float64", "how many times faster than the uncompressed model at batch_size, on the "
+           "same backend: the median over interleaved rounds of baseline / this block median (`speedup_method`)"),
+    Column("realized_speedup_ci_low", "float64", "95% interval of realized_speedup, low end (order statistics of "
+           "the rounds' ratios; before schema 7 a bootstrap within one timing session)"),
+    Column("realized_speedup_ci_high", "float64", "95% interval of realized_speedup, high end"),
+    Column("speedup_method", "string", "how realized_speedup was timed: `interleaved` (this model and the baseline "
+           "in alternating rounds, same process, same inputs) or `separate sessions` (rows before schema 7)"),
+    Column("speedup_rounds", "Int64", "interleaved rounds at batch_size"),
+    Column("speedup_round_ratios", "object", "each round's baseline / this block median at batch_size (list)"),
+    Column("speedup_stopped_by", "string", "what ended the rounds at batch_size: precision (the interval reached "
+           "±speedup_precision), time cap (max_seconds passed first) or minimum (quick timing, no target)"),
+    Column("interleaved_baseline_p50_ms", "float64", "the baseline's median latency at batch_size in this row's "
+           "interleaved rounds"),
     Column("latency_b1_p50_ms", "float64", "median latency at batch 1"),
     Column("latency_b1_p90_ms", "float64", "90th percentile latency at batch 1"),
     Column("latency_b1_p99_ms", "float64", "99th percentile latency at batch 1"),
@@ -93,9 +113,14 @@ _DECLARED: tuple[Column, ...] = (
     Column("latency_b1_p50_ci_high_ms", "float64", "bootstrap 95% interval of latency_b1_p50_ms, high end"),
     Column("latency_b1_samples", "Int64", "timed calls at batch 1"),
     Column("latency_b1_samples_ms", "object", "every timed call's latency at batch 1, in order (list of ms)"),
-    Column("realized_speedup_b1", "float64", "baseline / this median latency at batch 1"),
-    Column("realized_speedup_b1_ci_low", "float64", "bootstrap 95% interval of realized_speedup_b1, low end"),
-    Column("realized_speedup_b1_ci_high", "float64", "bootstrap 95% interval of realized_speedup_b1, high end"),
+    Column("realized_speedup_b1", "float64", "realized_speedup at batch 1 (interleaved rounds at batch 1)"),
+    Column("realized_speedup_b1_ci_low", "float64", "95% interval of realized_speedup_b1, low end"),
+    Column("realized_speedup_b1_ci_high", "float64", "95% interval of realized_speedup_b1, high end"),
+    Column("speedup_b1_rounds", "Int64", "interleaved rounds at batch 1"),
+    Column("speedup_b1_round_ratios", "object", "each round's baseline / this block median at batch 1 (list)"),
+    Column("speedup_b1_stopped_by", "string", "what ended the rounds at batch 1 (as speedup_stopped_by)"),
+    Column("interleaved_baseline_b1_p50_ms", "float64", "the baseline's median latency at batch 1 in this row's "
+           "interleaved rounds"),
     Column("baseline_latency_p50_ms", "float64", "baseline median latency at batch_size, same run and backend"),
     Column("model_size_bytes", "Int64", "bytes of the state dict as serialized by torch.save"),
     Column("baseline_model_size_bytes", "Int64", "the same for the uncompressed model"),
@@ -131,6 +156,8 @@ _DECLARED: tuple[Column, ...] = (
            "and the fine-tuning columns are those of the run that made it"),
     Column("timing_started_at", "datetime64[ns, UTC]", "when the latency measurement began (UTC), under the "
            "host's timing lock"),
+    Column("timing_order_seed", "Int64", "seed of the shuffled order in which timed calls cycle through the "
+           "latency inputs (reshuffled every pass; the row's seed)"),
     Column("timing_seconds", "float64", "wall seconds the latency measurement (both batch sizes) took"),
     Column("timing_lock_wait_seconds", "float64", "seconds this run waited for the host's timing lock (another "
            "run was timing, or doing work that cannot step aside)"),
@@ -165,7 +192,7 @@ _SOURCE_OF = {
                      "compression_cached"), "cost"),
     **dict.fromkeys(("time_limit_seconds", "memory_limit_bytes"), "limits"),
     **dict.fromkeys(("baseline_score", "score_delta", "baseline_latency_p50_ms", "realized_speedup",
-                     "realized_speedup_ci_low", "realized_speedup_ci_high", "realized_speedup_b1",
+                     "realized_speedup_ci_low", "realized_speedup_ci_high", "speedup_method", "realized_speedup_b1",
                      "realized_speedup_b1_ci_low", "realized_speedup_b1_ci_high", "baseline_model_size_bytes",
                      "size_ratio", "baseline_flops", "flops_ratio", "theoretical_speedup", "speedup_efficiency"),
                     "relative"),

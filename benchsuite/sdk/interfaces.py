@@ -119,6 +119,10 @@ class CompressionMethod(_Configurable, ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     #: the only backends that can run the compressed model (e.g. an ONNX Runtime graph); None: any backend
     backends: ClassVar[tuple[str, ...] | None] = None
+    #: True when a sample's outputs depend on the other samples of its batch (activations quantized per tensor
+    #: over the whole batch, batch-norm in train mode): its rows are also scored at batch 1. A model whose
+    #: outputs are found to change when samples run alone is scored at batch 1 too, declared or not
+    batch_dependent: ClassVar[bool] = False
 
     def supports(self, task: TaskInfo) -> str | None:
         """Return None if this method can compress for `task`, else the reason it cannot."""
@@ -327,7 +331,9 @@ class MethodContext:
     #: the most calibration samples the pipeline's steps may draw together (the closed track's; None: no limit)
     calibration_budget_samples: int | None = None
     started_at: float = field(default_factory=time.perf_counter)
-    #: ``example_inputs(batch_size)``: the task's fixed example inputs (for export or shape tracing)
+    #: ``example_inputs(batch_size)``: the task's fixed example inputs, for export or shape tracing only (at most
+    #: the task batch size: BudgetExceeded beyond it); `train_stream` is the host's, methods draw data through
+    #: `training_batches` and `calibration_inputs`, which count it
     example_inputs: Callable[[int], Inputs] | None = None
     #: called before each batch: lets a timing phase elsewhere on the machine go first and returns the seconds it
     #: stood aside (the host passes its timing lock's; the plugin contract imports nothing from the runtime)

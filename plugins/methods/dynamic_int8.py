@@ -15,6 +15,7 @@ class DynamicInt8(CompressionMethod):
     family = "quantization"
     deterministic = True
     devices = ("cpu",)  # torch.ao quantized kernels (fbgemm / onednn / qnnpack) are CPU-only
+    batch_dependent = True  # activations are quantized with one scale per tensor, over the whole batch
 
     def apply(self, model, context):
         with warnings.catch_warnings():  # torch.ao prints a migration notice pointing at torchao

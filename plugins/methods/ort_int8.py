@@ -16,6 +16,7 @@ class OrtInt8(CompressionMethod):
     family = "quantization"
     deterministic = True
     backends = ("onnxruntime",)
+    batch_dependent = True  # activations are quantized with one scale per tensor, over the whole batch
     parameters = (
         Param("per_channel", bool, True, "one weight scale per output channel (else one per tensor)"),
         Param("reduce_range", bool, True, "7-bit weights: avoids the saturation of the u8 x s8 instruction "

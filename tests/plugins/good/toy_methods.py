@@ -92,8 +92,37 @@ class SlowFinetune(CompressionMethod):
         return model
 
 
+class BatchCentred(nn.Module):
+    """Shifts every sample by its batch's mean input, like batch-norm left in train mode: a sample's outputs depend
+    on the other samples of its batch."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x - x.mean(dim=0, keepdim=True) + 0.5 * x.mean())
+
+
+class BatchStatistics(CompressionMethod):
+    name = "toy-batch-stats"
+    family = "other"
+
+    def apply(self, model, context):
+        return BatchCentred(model)
+
+
+class DeclaresBatchDependence(CompressionMethod):
+    name = "toy-declares-batch"
+    family = "other"
+    batch_dependent = True
+
+    def apply(self, model, context):
+        return model
+
+
 @hookimpl
 def benchsuite_register_methods(register):
     for cls in (HalveWeights, Explodes, NlpOnly, WrongType, GreedyFinetune, RefusesModel, ReportsMetrics,
-                SlowFinetune):
+                SlowFinetune, BatchStatistics, DeclaresBatchDependence):
         register(cls)

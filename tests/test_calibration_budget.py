@@ -153,3 +153,14 @@ def test_every_built_in_method_calibrates_within_the_closed_track_budget(all_plu
                 sizes[name] = [c.get(param.name, param.default) for c in configs]
     assert sizes == {"static-int8": [512, 512, 64]}
     assert 1 + max(sizes["static-int8"]) <= BUDGET
+
+
+def test_example_inputs_serve_shapes_not_data(toy_plugins, toy_cache):
+    from benchsuite.execution.compression import _shapes_only
+    from benchsuite.sdk.interfaces import BudgetExceeded
+
+    task = toy_plugins.tasks.get("toy-blobs")()
+    example_inputs = _shapes_only(task)
+    assert example_inputs(task.batch_size)[0].shape[0] == task.batch_size
+    with pytest.raises(BudgetExceeded, match="at most the task batch size"):
+        example_inputs(task.batch_size + 1)

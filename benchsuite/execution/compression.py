@@ -31,6 +31,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _shapes_only(task: Task) -> Any:
+    """The task's example inputs, for export and shape tracing only: at most one task batch, so that they are no
+    unbudgeted source of (evaluation) data to calibrate on."""
+    from benchsuite.sdk.interfaces import BudgetExceeded
+
+    def example_inputs(batch_size: int) -> Any:
+        if batch_size > task.batch_size:
+            raise BudgetExceeded(f"example_inputs({batch_size}) asked; it serves at most the task batch size "
+                                 f"({task.batch_size}) for export and tracing; calibrate with calibration_inputs")
+        return task.example_inputs(batch_size)
+    return example_inputs
+
+
 def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
              job: CellJob) -> tuple[Any, dict[str, Any]]:
     """Apply the pipeline's methods in order to a copy of the reference, under one shared budget."""
@@ -43,7 +56,7 @@ def compress(task: Task, reference: Any, methods: Sequence[CompressionMethod],
                             max_steps_per_request=QUICK_FINETUNE_STEPS if job.options.quick else None,
                             finetune_budget_seconds=job.options.finetune_budget_seconds,
                             calibration_budget_samples=job.options.calibration_budget_samples,
-                            example_inputs=task.example_inputs, yield_to_timing=yield_to_timing)
+                            example_inputs=_shapes_only(task), yield_to_timing=yield_to_timing)
     seed_everything(job.seed)
     threads = torch.get_num_threads()
     if job.compress_threads:

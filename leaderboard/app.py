@@ -204,8 +204,9 @@ else:
         picked = st.multiselect("Runs to compare (the first is the reference)", list(keys), key="compare_runs",
                                 max_selections=6)
         if len(picked) < 2:
-            st.info("Pick two or more runs. Each difference is tested against the 95% intervals: 'beyond' means "
-                    "the intervals do not overlap.")
+            st.info("Pick two or more runs. Each difference is tested against the 95% intervals (speedups: "
+                    "from rounds timed interleaved with the baseline): 'beyond' means the intervals do not "
+                    "overlap.")
         else:
             chosen = pool.set_index("row_key").loc[[keys[p] for p in picked]].reset_index()
             st.dataframe(runs.compare(chosen), hide_index=True, width="stretch", key="comparison")

@@ -14,7 +14,7 @@ from benchsuite.results.report import hidden_rows_note, hide_excluded_plugins
 from .pareto import pareto_rank
 
 #: store columns the leaderboard never reads: the per-call timing samples (by far the largest)
-UNUSED_COLUMNS = ("latency_samples_ms", "latency_b1_samples_ms")
+UNUSED_COLUMNS = ("latency_samples_ms", "latency_b1_samples_ms", "speedup_round_ratios", "speedup_b1_round_ratios")
 
 #: the leaderboard's columns: derived or store column -> header (units in the header; ↑/↓ = higher/lower is better)
 TABLE_COLUMNS = {
@@ -24,10 +24,12 @@ TABLE_COLUMNS = {
     "backend": "backend",
     "score": "score ↑",
     "score_ci": "score 95% CI",
+    "score_b1": "score at batch 1",
     "score_delta": "Δ score vs baseline ↑",
     "latency_p50_ms": "p50 latency ms ↓",
     "latency_b1_p50_ms": "p50 latency batch 1 ms ↓",
     "realized_speedup": "realized speedup × ↑",
+    "speedup_ci": "speedup 95% CI",
     "theoretical_speedup": "theoretical speedup × ↑",
     "size_mb": "size MB ↓",
     "size_ratio": "size ratio ↓",
@@ -42,7 +44,7 @@ TABLE_COLUMNS = {
 }
 #: printf-style display formats by header (the data keep full precision)
 FORMATS = {
-    "Pareto rank ↓": "%d", "score ↑": "%.4f", "Δ score vs baseline ↑": "%+.4f", "p50 latency ms ↓": "%.2f",
+    "Pareto rank ↓": "%d", "score ↑": "%.4f", "score at batch 1": "%.4f", "Δ score vs baseline ↑": "%+.4f", "p50 latency ms ↓": "%.2f",
     "p50 latency batch 1 ms ↓": "%.3f", "realized speedup × ↑": "%.2f×", "theoretical speedup × ↑": "%.2f×",
     "size MB ↓": "%.2f", "size ratio ↓": "%.3f", "sparsity": "%.3f", "peak memory MB ↓": "%.1f",
     "compression s ↓": "%.1f",
@@ -114,12 +116,13 @@ def hardware_label(frame: pd.DataFrame) -> pd.Series:
     return frame["hardware_fingerprint"].map(labels).astype("string")
 
 
-def interval_text(low: pd.Series, high: pd.Series) -> pd.Series:
-    """'[low, high]' with 4 decimals, '' where either end is missing."""
+def interval_text(low: pd.Series, high: pd.Series, digits: int = 4) -> pd.Series:
+    """'[low, high]' with `digits` decimals, '' where either end is missing."""
     both = low.notna() & high.notna()
     text = pd.Series("", index=low.index, dtype="string")
     if both.any():
-        text[both] = "[" + low[both].map("{:.4f}".format) + ", " + high[both].map("{:.4f}".format) + "]"
+        form = f"{{:.{digits}f}}".format
+        text[both] = "[" + low[both].map(form) + ", " + high[both].map(form) + "]"
     return text
 
 
@@ -208,7 +211,11 @@ def rank(frame: pd.DataFrame) -> pd.DataFrame:
 def table(selected: pd.DataFrame, limit: int | None = MAX_TABLE_ROWS) -> pd.DataFrame:
     """The display table of selected rows: the leaderboard's columns under their headers."""
     shown = selected if limit is None else selected.head(limit)
-    shown = shown.assign(score_ci=interval_text(shown["score_ci_low"], shown["score_ci_high"]))
+    shown = shown.assign(score_ci=interval_text(shown["score_ci_low"], shown["score_ci_high"]),
+                         speedup_ci=interval_text(shown["realized_speedup_ci_low"],
+                                                  shown["realized_speedup_ci_high"], 2))
+    if "score_b1" not in shown:  # frames of rows older than schema 7 (read back, they are migrated)
+        shown = shown.assign(score_b1=float("nan"))
     out = shown[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS).reset_index(drop=True)
     if not higher_is_better(selected):
         out = out.rename(columns=LOWER_IS_BETTER_HEADERS)

@@ -12,17 +12,22 @@ import pandas as pd
 from benchsuite.sdk.params import format_spec
 from benchsuite.sdk.tracks import CLOSED_BUDGET_SECONDS, CLOSED_BUDGET_STEPS
 
+from .pareto import latency_interval
+
 #: the detail view's sections: heading -> store columns
 DETAIL_SECTIONS = {
     "Result": ["status", "error", "task", "task_version", "metric", "higher_is_better", "score", "score_ci_low",
-               "score_ci_high", "extra_scores", "baseline_score", "score_delta", "eval_samples", "integrity",
+               "score_ci_high", "eval_batch_size", "batch_dependent", "score_b1", "score_b1_ci_low", "score_b1_ci_high",
+               "extra_scores", "baseline_score", "score_delta", "eval_samples", "integrity",
                "artifact_sha256", "traceback_file"],
     "Speed": ["batch_size", "latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_p90_ms",
               "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_samples", "latency_warmup_calls",
               "latency_steady", "throughput_sps", "latency_b1_p50_ms", "latency_b1_p50_ci_low_ms",
               "latency_b1_p50_ci_high_ms", "latency_b1_p90_ms", "latency_b1_p99_ms", "latency_b1_samples",
               "baseline_latency_p50_ms", "realized_speedup", "realized_speedup_ci_low", "realized_speedup_ci_high",
-              "realized_speedup_b1", "realized_speedup_b1_ci_low", "realized_speedup_b1_ci_high", "flops",
+              "speedup_method", "speedup_rounds", "speedup_stopped_by", "interleaved_baseline_p50_ms",
+              "realized_speedup_b1", "realized_speedup_b1_ci_low", "realized_speedup_b1_ci_high", "speedup_b1_rounds",
+              "speedup_b1_stopped_by", "interleaved_baseline_b1_p50_ms", "timing_order_seed", "flops",
               "baseline_flops", "flops_ratio", "theoretical_speedup", "speedup_efficiency", "compile_seconds"],
     "Size and memory": ["model_size_bytes", "baseline_model_size_bytes", "size_ratio", "params_total",
                         "params_nonzero", "sparsity", "peak_memory_bytes", "mean_exit_depth", "model_metrics"],
@@ -87,8 +92,9 @@ def reproduce_command(row: Mapping[str, Any]) -> str:
 #: what the compare view tests: label -> (value column, interval low column, interval high column)
 COMPARED = {
     "score": ("score", "score_ci_low", "score_ci_high"),
-    "p50 latency ms": ("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"),
-    "p50 latency batch 1 ms": ("latency_b1_p50_ms", "latency_b1_p50_ci_low_ms", "latency_b1_p50_ci_high_ms"),
+    "score at batch 1": ("score_b1", "score_b1_ci_low", "score_b1_ci_high"),
+    "p50 latency ms": ("latency_p50_ms", "_latency_low", "_latency_high"),
+    "p50 latency batch 1 ms": ("latency_b1_p50_ms", "_latency_b1_low", "_latency_b1_high"),
     "realized speedup ×": ("realized_speedup", "realized_speedup_ci_low", "realized_speedup_ci_high"),
     "size MB": ("size_mb", None, None),
     "peak memory MB": ("peak_memory_mb", None, None),
@@ -97,10 +103,15 @@ COMPARED = {
 
 def compare(rows: pd.DataFrame) -> pd.DataFrame:
     """Runs side by side (one column each, the first is the reference) and, for every other run, whether each
-    metric differs from the reference's beyond the 95% intervals (the intervals do not overlap). Sizes are
-    exact: any difference counts."""
+    metric differs from the reference's beyond the 95% intervals (the intervals do not overlap). Speedups carry
+    the interval of their rounds interleaved with the baseline; latencies the same relative width
+    (pareto.latency_interval), which covers the drift between timings that a latency's own bootstrap interval
+    does not. Sizes are exact: any difference counts."""
     names = [f"{i + 1}: {label(r)}" for i, (_, r) in enumerate(rows.iterrows())]
-    records = rows.to_dict("records")
+    low, high = latency_interval(rows, "latency_p50_ms")
+    low_b1, high_b1 = latency_interval(rows, "latency_b1_p50_ms")
+    records = rows.assign(_latency_low=low, _latency_high=high, _latency_b1_low=low_b1,
+                          _latency_b1_high=high_b1).to_dict("records")
     ref = records[0]
     table: dict[str, list[str]] = {"metric": list(COMPARED)}
     for name, record in zip(names, records):

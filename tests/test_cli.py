@@ -122,14 +122,22 @@ def test_seeds_then_by_seed_pytest_benchmark_export_and_compare(tmp_path, env):
     assert "does not exist" in one_line_error(cli("compare", str(old), str(tmp_path / "nope")))
 
 
-def test_compare_fails_on_a_regression(tmp_path):
+def test_compare_fails_only_on_a_regression_beyond_both_runs_intervals(tmp_path):
     from conftest import make_row
 
-    stored(tmp_path / "a", make_row(latency_p50_ms=10.0, score=0.90, hardware_fingerprint="m1"))
-    stored(tmp_path / "b", make_row(latency_p50_ms=11.5, score=0.90, hardware_fingerprint="m1"))
-    stored(tmp_path / "c", make_row(latency_p50_ms=10.1, score=0.85, hardware_fingerprint="m1"))
+    def method(speedup, low, high, score=0.90, score_low=0.88, score_high=0.92):
+        return make_row(method="toy-halve", params='{"factor": 0.5}', realized_speedup=speedup,
+                        realized_speedup_ci_low=low, realized_speedup_ci_high=high, score=score,
+                        score_ci_low=score_low, score_ci_high=score_high, hardware_fingerprint="m1")
+
+    stored(tmp_path / "a", method(2.0, 1.95, 2.05))
+    stored(tmp_path / "b", method(1.6, 1.55, 1.65))  # 25% slower, intervals apart
+    stored(tmp_path / "c", method(1.9, 1.80, 2.00))  # 5% slower, within the noise
+    stored(tmp_path / "d", method(2.0, 1.95, 2.05, score=0.80, score_low=0.78, score_high=0.82))
     slower = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "10")
     assert slower.returncode == 1 and "1 of 1 configurations regressed by more than 10%" in slower.stderr
-    assert cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "20").returncode == 0
-    less_accurate = cli("compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "5")
+    assert cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "30").returncode == 0
+    noise = cli("compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "1")
+    assert noise.returncode == 0 and "overlap" in noise.stdout  # 5% > 1%, but the intervals overlap
+    less_accurate = cli("compare", str(tmp_path / "a"), str(tmp_path / "d"), "--fail-on-regression", "5")
     assert less_accurate.returncode == 1

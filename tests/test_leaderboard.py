@@ -70,12 +70,7 @@ def test_dominance_depth_gives_the_non_dominated_sorting_layers():
 
 
 def brute_force_depth(score, cost):
-    depth = {}
-    for i in sorted(range(len(score)), key=lambda i: (-score[i], cost[i])):
-        beaten_by = [j for j in depth if score[j] >= score[i] and cost[j] <= cost[i]
-                     and (score[j] > score[i] or cost[j] < cost[i])]
-        depth[i] = 1 + max((depth[j] for j in beaten_by), default=0)
-    return [depth[i] for i in range(len(score))]
+    return brute_force_interval_depth(score, cost, cost)  # points: intervals of width 0
 
 
 def test_dominance_depth_matches_the_definition_on_random_points_with_ties():
@@ -84,6 +79,44 @@ def test_dominance_depth_matches_the_definition_on_random_points_with_ties():
         n = int(rng.integers(1, 40))
         score, cost = rng.integers(0, 6, n).astype(float), rng.integers(0, 6, n).astype(float)
         assert pareto.dominance_depth(score, cost).tolist() == brute_force_depth(score, cost)
+
+
+def brute_force_interval_depth(score, low, high):
+    depth = {}
+    for i in sorted(range(len(score)), key=lambda i: (-score[i], low[i])):
+        beaten_by = [j for j in range(len(score)) if score[j] >= score[i] and high[j] <= low[i]
+                     and (score[j] > score[i] or high[j] < low[i])]
+        assert all(j in depth for j in beaten_by)
+        depth[i] = 1 + max((depth[j] for j in beaten_by), default=0)
+    return [depth[i] for i in range(len(score))]
+
+
+def test_interval_dominance_depth_matches_the_definition_on_random_intervals_with_ties():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        score = rng.integers(0, 5, n).astype(float)
+        low = rng.integers(0, 8, n).astype(float)
+        high = low + rng.integers(0, 4, n)
+        assert pareto.dominance_depth(score, low, high).tolist() == brute_force_interval_depth(score, low, high)
+
+
+def interleaved(latency, speedup, low, high, score=0.9):
+    return {"score": score, "latency_p50_ms": latency, "realized_speedup": speedup, "realized_speedup_ci_low": low,
+            "realized_speedup_ci_high": high, "speedup_rounds": 12, "higher_is_better": True,
+            "hardware_fingerprint": "a"}
+
+
+def test_a_faster_configuration_whose_interval_overlaps_is_not_ranked_above_the_other():
+    # 2.00x [1.90, 2.10] and 2.05x [1.95, 2.15] at the same score: overlapping intervals, neither beats the other
+    frame = pd.DataFrame([interleaved(10.0, 2.0, 1.9, 2.1), interleaved(9.76, 2.05, 1.95, 2.15)])
+    assert pareto.pareto_rank(frame).tolist() == [1, 1]
+    assert pareto.frontier(frame, "latency_p50_ms").tolist() == [True, True]
+    # the same points as bare numbers: the faster one would beat the slower one
+    assert pareto.dominance_depth(np.array([0.9, 0.9]), np.array([10.0, 9.76])).tolist() == [2, 1]
+    # separated intervals: 2.0x [1.95, 2.05] against 3.0x [2.9, 3.1]
+    frame = pd.DataFrame([interleaved(10.0, 2.0, 1.95, 2.05), interleaved(6.67, 3.0, 2.9, 3.1)])
+    assert pareto.pareto_rank(frame).tolist() == [2, 1]
 
 
 def test_pareto_rank_is_per_machine_and_follows_the_metric_direction():
@@ -281,6 +314,25 @@ def test_compare_marks_differences_beyond_the_intervals():
     assert verdicts["realized speedup ×"] == "no interval to test"
     assert verdicts["size MB"] == "differs (-70.0%)"
     assert table.filter(like="1: baseline").iloc[0, 0] == "0.99 [0.98, 0.995]"
+
+
+def test_compare_does_not_declare_rows_with_overlapping_interleaved_intervals_different():
+    # 1.9x [1.8, 2.0] and 2.0x [1.9, 2.1]: their latencies differ by 5%, but the speedups' intervals overlap, and
+    # each latency carries its speedup's relative width, so neither is "faster"
+    def timed(method, latency, speedup, low, high):
+        values = {**interleaved(latency, speedup, low, high), "latency_p50_ci_low_ms": latency - 0.01,
+                  "latency_p50_ci_high_ms": latency + 0.01}
+        return row(method=method, **{k: v for k, v in values.items() if k not in MACHINE})
+
+    rows = data.prepare(to_frame([timed("a", 10.0, 1.9, 1.8, 2.0), timed("b", 9.5, 2.0, 1.9, 2.1)]))
+    verdicts = runs.compare(rows).set_index("metric")["run 2 vs run 1"]
+    assert verdicts["realized speedup ×"] == "within the intervals (not distinguishable)"
+    assert verdicts["p50 latency ms"] == "within the intervals (not distinguishable)"  # bootstrap alone: "beyond"
+    rows.loc[1, ["realized_speedup", "realized_speedup_ci_low", "realized_speedup_ci_high"]] = [3.0, 2.9, 3.1]
+    rows.loc[1, "latency_p50_ms"] = 6.3
+    verdicts = runs.compare(rows).set_index("metric")["run 2 vs run 1"]
+    assert verdicts["realized speedup ×"].startswith("beyond the 95% intervals (+57.9%")
+    assert verdicts["p50 latency ms"].startswith("beyond the 95% intervals")
 
 
 def plugin_rows():

@@ -101,12 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="compare two sets of results; exit 1 on a regression",
                              description="Compare configurations present in both OLD and NEW (store folders or "
-                                         "exported .parquet/.csv/.json files): latency on the same hardware, "
-                                         "speedup across machines, and score.")
+                                         "exported .parquet/.csv/.json files): the speedup against the "
+                                         "baseline timed interleaved with each row, and the score, each with "
+                                         "whether the two runs' 95%% intervals separate.")
     compare.add_argument("old", metavar="OLD")
     compare.add_argument("new", metavar="NEW")
     compare.add_argument("--fail-on-regression", type=float, metavar="PCT", default=None,
-                         help="exit 1 when a configuration got more than PCT%% slower or less accurate")
+                         help="exit 1 when a configuration got more than PCT%% slower or less accurate and "
+                              "the two runs' 95%% intervals separate (a change within the noise never fails)")
 
     validate = sub.add_parser("validate", parents=[plugin_opts], help="check the timing harness: agreement, overhead, repeatability",
                               description="Time each task's reference model with benchsuite's harness and with "

@@ -87,6 +87,6 @@ def compare_command(args: argparse.Namespace) -> int:
     if threshold is None:
         return 0
     regressions = int(table["regression"].sum())
-    print(f"benchsuite: {regressions} of {len(table)} configurations regressed by more than {threshold:g}%",
-          file=sys.stderr)
+    print(f"benchsuite: {regressions} of {len(table)} configurations regressed by more than {threshold:g}% "
+          "beyond both runs' 95% intervals", file=sys.stderr)
     return 1 if regressions else 0

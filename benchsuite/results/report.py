@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from benchsuite.errors import UsageError
@@ -162,40 +163,65 @@ _COMPARE_KEY = ["task", "config", "backend", "quick"]
 
 
 def _means(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration (quick rows apart from full ones): mean score, median latency, mean speedup of its ok rows."""
+    """Per configuration (quick rows apart from full ones): mean score and speedup of its ok rows, the span of
+    their 95% intervals (the lowest low end, the highest high end: over seeds, an interval that covers each),
+    median latency."""
+    columns = [*_COMPARE_KEY, "score", "score_ci_low", "score_ci_high", "latency_p50_ms", "realized_speedup",
+               "realized_speedup_ci_low", "realized_speedup_ci_high", "hardware_fingerprint", "higher_is_better",
+               "method"]
     ok = _ok(frame).assign(quick=lambda f: f["quick"].fillna(False).astype(bool))
+    for column in columns:
+        if column not in ok:
+            ok[column] = float("nan")
     if ok.empty:
-        return pd.DataFrame(columns=[*_COMPARE_KEY, "score", "latency_p50_ms", "realized_speedup",
-                                     "hardware_fingerprint", "higher_is_better"])
+        return pd.DataFrame(columns=columns)
     return (ok.groupby(_COMPARE_KEY, dropna=False)
-            .agg(score=("score", "mean"), latency_p50_ms=("latency_p50_ms", "median"),
-                 realized_speedup=("realized_speedup", "mean"),
+            .agg(score=("score", "mean"), score_ci_low=("score_ci_low", "min"), score_ci_high=("score_ci_high", "max"),
+                 latency_p50_ms=("latency_p50_ms", "median"), realized_speedup=("realized_speedup", "mean"),
+                 realized_speedup_ci_low=("realized_speedup_ci_low", "min"),
+                 realized_speedup_ci_high=("realized_speedup_ci_high", "max"),
                  hardware_fingerprint=("hardware_fingerprint", "last"),
-                 higher_is_better=("higher_is_better", "first"))
+                 higher_is_better=("higher_is_better", "first"), method=("method", "first"))
             .reset_index())
 
 
-def compare(old: pd.DataFrame, new: pd.DataFrame, threshold_pct: float) -> pd.DataFrame:
-    """Configurations in both `old` and `new`, with how much slower and less accurate `new` is, in percent.
+def _intervals(worse_side_high: pd.Series, better_side_low: pd.Series) -> pd.Series:
+    """'separate' where the new value's interval lies wholly on the worse side of the old one's, 'overlap' where
+    they overlap (or separate on the better side), 'none' where either interval is missing."""
+    known = worse_side_high.notna() & better_side_low.notna()
+    apart = known & (worse_side_high.astype(float) < better_side_low.astype(float))
+    return pd.Series(np.where(~known, "none", np.where(apart, "separate", "overlap")), index=worse_side_high.index)
 
-    Latency is compared directly when both were measured on the same hardware (fingerprint); across machines
-    the baseline-normalized speedup is compared instead. `regression` marks changes beyond `threshold_pct`.
+
+def compare(old: pd.DataFrame, new: pd.DataFrame, threshold_pct: float) -> pd.DataFrame:
+    """Configurations in both `old` and `new`, with how much slower and less accurate `new` is, in percent, and
+    whether the 95% intervals of the two runs separate.
+
+    Speed is judged on the speedup against the baseline timed interleaved with each row (its interval covers the
+    rounds; a latency compared across runs would carry the drift between runs, which no interval covers); the
+    baseline rows themselves are the yardstick, so only their score is judged. `regression` marks a change beyond
+    `threshold_pct` whose intervals separate: a change inside the noise never fails a plugin author's CI.
     """
     if not threshold_pct >= 0:
         raise UsageError(f"--fail-on-regression takes a percentage >= 0, not {threshold_pct:g}")
     both = _means(old).merge(_means(new), on=_COMPARE_KEY, suffixes=("_old", "_new"))
-    same = both["hardware_fingerprint_old"] == both["hardware_fingerprint_new"]
-    slower_latency = (both["latency_p50_ms_new"] / both["latency_p50_ms_old"] - 1) * 100
-    slower_speedup = (both["realized_speedup_old"] / both["realized_speedup_new"] - 1) * 100
-    direction = both["higher_is_better_old"].map(lambda h: 1.0 if h else -1.0)
-    less_accurate = (both["score_old"] - both["score_new"]) * direction / both["score_old"].abs() * 100
+    baseline = both["method_old"].astype("string").fillna("") == "baseline"
+    slower = (both["realized_speedup_old"].astype(float) / both["realized_speedup_new"].astype(float) - 1) * 100
+    speed = _intervals(both["realized_speedup_ci_high_new"], both["realized_speedup_ci_low_old"])
+    higher = both["higher_is_better_old"].fillna(True).astype(bool)
+    less_accurate = ((both["score_old"] - both["score_new"]) * higher.map({True: 1.0, False: -1.0})
+                     / both["score_old"].abs() * 100)
+    score = pd.Series(np.where(higher, _intervals(both["score_ci_high_new"], both["score_ci_low_old"]),
+                               _intervals(both["score_ci_high_old"], both["score_ci_low_new"])), index=both.index)
     out = pd.DataFrame({
         "task": both["task"], "method": both["config"], "backend": both["backend"],
-        "compared": same.map({True: "latency p50", False: "speedup (other hardware)"}),
-        "slower %": slower_latency.where(same, slower_speedup).astype(float),
+        "slower %": slower.where(~baseline).astype(float),
+        "speed intervals": speed.where(~baseline, "not judged (baseline)"),
         "less accurate %": less_accurate.astype(float),
+        "score intervals": score,
     })
-    out["regression"] = (out["slower %"] > threshold_pct) | (out["less accurate %"] > threshold_pct)
+    out["regression"] = (((out["slower %"] > threshold_pct) & (out["speed intervals"] == "separate"))
+                         | ((out["less accurate %"] > threshold_pct) & (out["score intervals"] == "separate")))
     return out
 
 

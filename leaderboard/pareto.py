@@ -78,8 +78,7 @@ def latency_interval(frame: pd.DataFrame, cost: str = "latency_p50_ms") -> tuple
         has_own = ~np.isnan(own_low) & ~np.isnan(own_high)
         low[has_own], high[has_own] = own_low[has_own], own_high[has_own]
         speedup, s_low, s_high = column(prefix), column(f"{prefix}_ci_low"), column(f"{prefix}_ci_high")
-        interleaved = (column("speedup_rounds") > 0) if "speedup_rounds" in frame else np.zeros(len(frame), bool)
-        usable = interleaved & ~np.isnan(speedup) & (s_low > 0) & (s_high > 0)
+        usable = (column("speedup_rounds") > 0) & ~np.isnan(speedup) & (s_low > 0) & (s_high > 0)
         low[usable] = value[usable] * speedup[usable] / s_high[usable]
         high[usable] = value[usable] * speedup[usable] / s_low[usable]
     return low, high

@@ -176,13 +176,13 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
         report()  # reset the counters
     stood_aside = 0.0
 
-    def batches() -> Any:
+    def batches(size: int) -> Any:
         nonlocal stood_aside
-        for x, y in task.eval_batches(task.batch_size, job.options.eval_limit):
+        for x, y in task.eval_batches(size, job.options.eval_limit):
             stood_aside += yield_to_timing()
             yield to_device(x), y
 
-    scored = evaluate(fn, batches(), task.metric, on_batch=progress.update, extra=task.extra_metrics)
+    scored = evaluate(fn, batches(task.batch_size), task.metric, on_batch=progress.update, extra=task.extra_metrics)
     model_metrics = {k: float(v) for k, v in report().items()} if callable(report) else {}
     sample = to_device(_sample_inputs(task, job.options.eval_limit))
     with torch.inference_mode():
@@ -192,14 +192,7 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
     alone = None
     if batch_dependent:  # the score a deployment at batch 1 gets
         singles = bar(f"{label}: evaluating at batch 1", eval_total) if bar is not None else _NoBar()
-
-        def one_by_one() -> Any:
-            nonlocal stood_aside
-            for x, y in task.eval_batches(1, job.options.eval_limit):
-                stood_aside += yield_to_timing()
-                yield to_device(x), y
-
-        alone = evaluate(fn, one_by_one(), task.metric, on_batch=singles.update)
+        alone = evaluate(fn, batches(1), task.metric, on_batch=singles.update)
         singles.close()
     return _Scored({
         COL.threads: settings.get("threads"),

@@ -25,7 +25,7 @@ import torch
 
 from benchsuite.measure.intervals import median_interval
 from benchsuite.measure.policy import TimingPolicy
-from benchsuite.measure.timing import LatencyStats
+from benchsuite.measure.timing import LatencyStats, warm_up
 from benchsuite.sdk.interfaces import Inputs, wall_clock_call
 
 TimedCall = Callable[[Callable[..., object], Inputs], int]
@@ -73,33 +73,6 @@ class Interleaved:
         return median_interval(self.round_ratios)
 
 
-def _warm(fn: Callable[..., object], cycle: Sequence[Inputs], order: Iterator[int], policy: TimingPolicy,
-          timed_call: TimedCall) -> tuple[int, bool, float]:
-    """Warm `fn` up (TimingPolicy's rules); returns the calls made, whether a steady median was reached, and the
-    last window's median in ns."""
-    def window(calls: int) -> float:
-        return float(np.median([timed_call(fn, cycle[next(order)]) for _ in range(calls)]))
-
-    calls, start = 0, time.perf_counter()
-    last = 0.0
-    while (calls < max(policy.warmup_calls, len(cycle) if policy.warmup_full_pass else 0)
-           or time.perf_counter() - start < policy.warmup_seconds):
-        last = float(timed_call(fn, cycle[next(order)]))
-        calls += 1
-    steady, size = False, max(len(cycle), 5)
-    if policy.max_warmup_seconds > 0:
-        last = window(size)
-        calls += size
-        while time.perf_counter() - start < policy.max_warmup_seconds:
-            current = window(size)
-            calls += size
-            if abs(current / last - 1) <= policy.steady_tolerance:
-                steady, last = True, current
-                break
-            last = current
-    return calls, steady, last
-
-
 def _stream(order: InputOrder) -> Iterator[int]:
     while True:
         yield from order.take(64)
@@ -119,8 +92,8 @@ def time_interleaved(method: Callable[..., object], baseline: Callable[..., obje
     cycle = [inputs] if isinstance(inputs, tuple) else list(inputs)
     order = _stream(InputOrder(len(cycle), seed))
     with torch.inference_mode():
-        method_warm, method_steady, method_ns = _warm(method, cycle, order, policy, timed_call)
-        baseline_warm, baseline_steady, baseline_ns = _warm(baseline, cycle, order, policy, timed_call)
+        method_warm, method_steady, method_ns = warm_up(method, cycle, order, policy, timed_call)
+        baseline_warm, baseline_steady, baseline_ns = warm_up(baseline, cycle, order, policy, timed_call)
         slower_s = max(method_ns, baseline_ns, 1.0) / 1e9
         per_round = max(policy.round_calls, min(1000, math.ceil(policy.round_seconds / slower_s)))
         blocks = InputOrder(len(cycle), seed + 1)

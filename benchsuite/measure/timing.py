@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,9 +47,30 @@ class LatencyStats:
         return bootstrap_median_ci(self.samples_ms)
 
 
-def _median_ns(fn: Callable[..., object], cycle: Sequence[Inputs], calls: int, start: int,
-               timed_call: Callable[[Callable[..., object], Inputs], int]) -> float:
-    return float(np.median([timed_call(fn, cycle[(start + i) % len(cycle)]) for i in range(calls)]))
+def warm_up(fn: Callable[..., object], cycle: Sequence[Inputs], order: Iterator[int], policy: TimingPolicy,
+            timed_call: Callable[[Callable[..., object], Inputs], int]) -> tuple[int, bool, float]:
+    """Warm `fn` up by TimingPolicy's rules, calling it on ``cycle[i]`` for each `i` that `order` gives. Returns
+    the calls made, whether a steady median was reached, and the last call's (or window median's) ns."""
+    def window(calls: int) -> float:
+        return float(np.median([timed_call(fn, cycle[next(order)]) for _ in range(calls)]))
+
+    calls, start, last = 0, time.perf_counter(), 0.0
+    while (calls < max(policy.warmup_calls, len(cycle) if policy.warmup_full_pass else 0)
+           or time.perf_counter() - start < policy.warmup_seconds):
+        last = float(timed_call(fn, cycle[next(order)]))
+        calls += 1
+    steady, size = False, max(len(cycle), 5)
+    if policy.max_warmup_seconds > 0:
+        last = window(size)
+        calls += size
+        while time.perf_counter() - start < policy.max_warmup_seconds:
+            current = window(size)
+            calls += size
+            if abs(current / last - 1) <= policy.steady_tolerance:
+                steady, last = True, current
+                break
+            last = current
+    return calls, steady, last
 
 
 def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inputs], policy: TimingPolicy,
@@ -60,22 +82,7 @@ def time_latency(fn: Callable[..., torch.Tensor], inputs: Inputs | Sequence[Inpu
     """
     cycle = [inputs] if isinstance(inputs, tuple) else list(inputs)
     with torch.inference_mode():
-        warm, start = 0, time.perf_counter()
-        while (warm < max(policy.warmup_calls, len(cycle) if policy.warmup_full_pass else 0)
-               or time.perf_counter() - start < policy.warmup_seconds):
-            timed_call(fn, cycle[warm % len(cycle)])
-            warm += 1
-        steady, window = False, max(len(cycle), 5)
-        if policy.max_warmup_seconds > 0:
-            previous = _median_ns(fn, cycle, window, warm, timed_call)
-            warm += window
-        while time.perf_counter() - start < policy.max_warmup_seconds:
-            current = _median_ns(fn, cycle, window, warm, timed_call)
-            warm += window
-            if abs(current / previous - 1) <= policy.steady_tolerance:
-                steady = True
-                break
-            previous = current
+        warm, steady, _ = warm_up(fn, cycle, itertools.cycle(range(len(cycle))), policy, timed_call)
         samples: list[int] = []
         clock, min_ns, max_ns = time.perf_counter_ns, policy.min_seconds * 1e9, policy.max_seconds * 1e9
         begin = clock()

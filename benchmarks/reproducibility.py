@@ -9,17 +9,22 @@ Each run is ``benchsuite run --no-progress --backend torch-cpu --store DIR/run-<
 share the artifact cache ``DIR/cache``: the first compresses, the others load the same compressed models, so that
 what differs between runs is only the timing.
 
-Two speedups are compared per configuration and run:
+Three speedups and intervals are compared per configuration and run:
 
-- **interleaved**: the stored `realized_speedup`, the median ratio over rounds timed alternately with the
-  baseline in the row's own cell, with its order-statistic 95% interval (benchsuite since schema 7);
-- **one-shot**: what benchsuite stored before schema 7, from the same runs: the baseline row's p50 (timed in the
+- **stored**: the stored `realized_speedup`, the median ratio over rounds timed alternately with the baseline in
+  the row's own cell, with its stored 95% interval: where a repeat run would measure it (the rounds' spread and
+  the between-runs term `speedup_between_runs_sd`; benchsuite since schema 8);
+- **rounds_only**: the same speedup with the interval schema 7 stored: the order-statistic 95% interval of the
+  median of the rounds, which describes one run only;
+- **one_shot**: what benchsuite stored before schema 7, from the same runs: the baseline row's p50 (timed in the
   baseline's own cell, minutes earlier) over this row's p50, with the bootstrap 95% interval of that ratio over
   the two sessions' per-call samples.
 
 For each: the largest deviation of a run's speedup from the median of the runs, and the share of (run i, run j)
-pairs, i != j, in which run i's stored interval covers run j's speedup. The targets (issue 23) on a 2-core
-machine: every configuration within ±5% of its median, and coverage of at least 90%.
+pairs, i != j, in which run i's interval covers run j's speedup. The targets (issue 23) on a 2-core machine:
+every configuration within ±5% of its median, and coverage of at least 90%. It also prints the between-runs
+standard deviation the runs show beyond their rounds' spread: what `TimingPolicy.between_runs_sd` should be on
+this machine.
 """
 
 from __future__ import annotations
@@ -91,20 +96,40 @@ def _spread_and_coverage(values: np.ndarray, lows: np.ndarray, highs: np.ndarray
     return deviation, covered, pairs
 
 
+def rounds_only(runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` with the interval schema 7 stored for every interleaved row: the order-statistic 95% interval of
+    the median of its rounds, which describes one run only (`rounds_low`, `rounds_high`)."""
+    from benchsuite.measure.intervals import median_interval
+
+    intervals = [median_interval([float(v) for v in r]) if _has_rounds(r) else None
+                 for r in runs["speedup_round_ratios"]]
+    return runs.assign(rounds_low=[ci[0] if ci else np.nan for ci in intervals],
+                       rounds_high=[ci[1] if ci else np.nan for ci in intervals])
+
+
+def _has_rounds(value: object) -> bool:
+    return value is not None and not isinstance(value, float) and len(value) > 0  # type: ignore[arg-type]
+
+
+#: the speedups and intervals compared: (name, speedup column, low column, high column)
+VARIANTS = (("one_shot", "one_shot", "one_shot_low", "one_shot_high"),
+            ("rounds_only", "realized_speedup", "rounds_low", "rounds_high"),
+            ("stored", "realized_speedup", "realized_speedup_ci_low", "realized_speedup_ci_high"))
+
+
 def compare(runs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration (the baseline left out: its speedup is 1 by definition) timed in at least two runs:
-    each run's interleaved and one-shot speedups, their largest deviation from the runs' median and their
-    interval coverage."""
-    runs = one_shot(runs)
+    each run's speedup and interval as benchsuite stores them now (`stored`: interleaved, with the repeat-run
+    interval), as schema 7 stored them (`rounds_only`: the same speedup, the rounds' interval) and before schema 7
+    (`one_shot`); their largest deviation from the runs' median and their interval coverage."""
+    runs = rounds_only(one_shot(runs))
     rows = []
     for key, group in runs[runs["method"] != "baseline"].groupby(KEY, sort=True):
         group = group.sort_values("run")
         if len(group) < 2:
             continue
         row = dict(zip(KEY, key), runs=len(group))
-        for name, value, low, high in (("interleaved", "realized_speedup", "realized_speedup_ci_low",
-                                        "realized_speedup_ci_high"),
-                                       ("one_shot", "one_shot", "one_shot_low", "one_shot_high")):
+        for name, value, low, high in VARIANTS:
             v = group[value].astype(float).to_numpy()
             lo, hi = group[low].astype(float).to_numpy(), group[high].astype(float).to_numpy()
             deviation, covered, pairs = _spread_and_coverage(v, lo, hi)
@@ -114,23 +139,50 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
             row[f"{name}_pairs"] = pairs
             row[f"{name}_mean_halfwidth"] = float(np.nanmean((hi - lo) / 2 / v))
         row["stopped_by"] = ", ".join(group["speedup_stopped_by"].astype("string").fillna("–"))
+        row["background_cpu_max"] = float(group["timing_background_cpu"].astype(float).max())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summary(table: pd.DataFrame) -> str:
+def between_runs_estimate(runs: pd.DataFrame) -> tuple[float, int] | None:
+    """The relative standard deviation of a speedup between runs that the rounds of one run do not explain,
+    pooled over configurations: the mean over configurations of the variance of log speedups across runs, less
+    the mean variance of one run's log median that its rounds' 95% interval implies (half its log width / 1.96),
+    as a standard deviation (0 where the rounds explain it all), with the number of configurations pooled. What
+    `TimingPolicy.between_runs_sd` should be on this machine. None without a configuration in two runs."""
+    between, within = [], []
+    for _, group in rounds_only(runs[runs["method"] != "baseline"]).groupby(KEY, sort=True):
+        group = group[group["rounds_low"].notna()]
+        if len(group) < 2:
+            continue
+        logs = np.log(group["realized_speedup"].astype(float).to_numpy())
+        between.append(float(np.var(logs, ddof=1)))
+        half = np.log(group["rounds_high"].astype(float).to_numpy() / group["rounds_low"].astype(float).to_numpy()) / 2
+        within.append(float(np.mean((half / 1.959964) ** 2)))
+    if not between:
+        return None
+    return float(np.sqrt(max(np.mean(between) - np.mean(within), 0.0))), len(between)
+
+
+def summary(table: pd.DataFrame, estimate: tuple[float, int] | None = None) -> str:
     if table.empty:
         return "no configuration was timed in two runs or more"
     lines = []
-    for name in ("one_shot", "interleaved"):
+    for name, *_ in VARIANTS:
         within = int((table[f"{name}_deviation"] <= WITHIN).sum())
         covered, pairs = int(table[f"{name}_covered"].sum()), int(table[f"{name}_pairs"].sum())
         share = covered / pairs if pairs else float("nan")
         met = within == len(table) and share >= COVERAGE
         lines.append(f"{name}: {within} of {len(table)} configurations within ±{WITHIN:.0%} of their median "
-                     f"(largest deviation {table[f'{name}_deviation'].max():.1%}); the stored interval covers "
+                     f"(largest deviation {table[f'{name}_deviation'].max():.1%}); the interval covers "
                      f"another run's speedup in {covered} of {pairs} cases ({share:.0%}); median half-width "
                      f"{table[f'{name}_mean_halfwidth'].median():.1%}; targets {'met' if met else 'NOT met'}")
+    if estimate is not None:
+        from benchsuite.measure.policy import TimingPolicy
+
+        lines.append(f"between-runs sd on this machine: {estimate[0]:.1%} over {estimate[1]} configurations "
+                     f"(TimingPolicy.between_runs_sd, which the stored intervals use: "
+                     f"{TimingPolicy().between_runs_sd:.1%})")
     return "\n".join(lines)
 
 
@@ -161,10 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         first = len(list(args.out.glob("run-*")))
         for number in range(first, first + args.runs):
             _benchsuite(args.out, number, args.extra)
-    table = compare(runs_frame(args.out))
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):
+    runs = runs_frame(args.out)
+    table = compare(runs)
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.precision", 3):
         print(table.to_string(index=False))
-    print(summary(table))
+    print(summary(table, between_runs_estimate(runs)))
     table.to_csv(args.out / "reproducibility.csv", index=False)
     return 0
 

@@ -2,13 +2,14 @@
 stopping rule, and that pairing rounds cancels a drift of the machine that timing apart does not."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from benchsuite.measure.interleave import InputOrder, time_interleaved
-from benchsuite.measure.intervals import median_interval
+from benchsuite.measure.intervals import median_interval, repeat_run_interval
 from benchsuite.measure.policy import TimingPolicy
 from benchsuite.measure.timing import time_latency
 
@@ -120,6 +121,35 @@ def test_the_median_interval_covers_the_true_median_about_95_percent_of_the_time
         low, high = median_interval(rng.lognormal(0.0, 0.2, size=12))
         covered += low <= 1.0 <= high
     assert 0.94 <= covered / 2000 <= 0.99  # the exact coverage at n = 12 is 96.1%
+
+
+def _runs(rng, run_sd, rounds=12, round_sd=0.03):
+    """Two runs' rounds of one pair whose true speedup is 2: each run has its own effect (between-runs sd
+    `run_sd` on a log scale), each round its own noise."""
+    return [2.0 * np.exp(rng.normal(0.0, run_sd) + rng.normal(0.0, round_sd, size=rounds)) for _ in range(2)]
+
+
+def test_the_repeat_run_interval_covers_another_runs_speedup_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    repeat = rounds_only = 0
+    for _ in range(2000):
+        first, second = _runs(rng, run_sd=0.02)
+        other = float(np.median(second))
+        low, high = repeat_run_interval(first, between_runs_sd=0.02)
+        repeat += low <= other <= high
+        low, high = median_interval(first)
+        rounds_only += low <= other <= high
+    assert 0.93 <= repeat / 2000 <= 0.99
+    assert rounds_only / 2000 < 0.75  # the rounds of one run cannot see the run effect (schema 7's interval)
+
+
+def test_without_a_run_effect_the_repeat_run_interval_is_the_rounds_interval_widened_for_two_runs():
+    values = [1.9, 1.95, 2.0, 2.0, 2.02, 2.05, 2.1, 2.2]
+    low, high = median_interval(values)
+    centre = float(np.median(values))
+    assert repeat_run_interval(values, 0.0) == pytest.approx(
+        (centre * (low / centre) ** math.sqrt(2), centre * (high / centre) ** math.sqrt(2)))
+    assert repeat_run_interval(values[:5], 0.02) is None  # too few rounds for any interval
 
 
 def test_the_rounds_of_a_real_pair_give_the_speedup_of_the_bigger_model():

@@ -73,17 +73,28 @@ def test_an_ok_row_gets_the_columns_relative_to_its_baseline():
 
 def test_a_row_timed_interleaved_takes_its_speedup_from_its_rounds_not_from_the_baseline_row():
     rounds = [2.9, 3.0, 3.1, 3.0, 2.95, 3.05, 3.0, 3.02]
-    measured = {**MEASURED, COL.speedup_round_ratios: rounds, COL.speedup_b1_round_ratios: [1.0] * 8}
+    measured = {**MEASURED, COL.speedup_round_ratios: rounds, COL.speedup_b1_round_ratios: [1.0] * 8,
+                COL.speedup_between_runs_sd: 0.02}
     baseline = Baseline(score=0.95, latency_p50_ms=20.0, latency_b1_p50_ms=4.0, model_size_bytes=4000, flops=800)
     method = RowBuilder({**IDENTITY, COL.method: "toy-halve", COL.config: "toy-halve"}, MACHINE)
     row = method.row("torch-cpu", "{}", status="ok", measured=measured, baseline=baseline)
     assert row[COL.realized_speedup] == pytest.approx(3.0) and row[COL.speedup_method] == "interleaved"
-    assert (row[COL.realized_speedup_ci_low], row[COL.realized_speedup_ci_high]) == (2.9, 3.1)  # 8 rounds: the lowest and the highest
+    # where a repeat run would measure it: the rounds' interval (8 rounds: the lowest and the highest, 2.9 and
+    # 3.1) and the 2% between-runs term, each counted for both runs, on a log scale
+    low, high = (3.0 * math.exp(sign * math.sqrt(2) * math.hypot(math.log(side), 1.959964 * 0.02))
+                 for sign, side in ((-1, 3.0 / 2.9), (1, 3.1 / 3.0)))
+    assert (row[COL.realized_speedup_ci_low], row[COL.realized_speedup_ci_high]) == (
+        pytest.approx(low), pytest.approx(high))
+    assert row[COL.realized_speedup_ci_low] < 2.9 and row[COL.realized_speedup_ci_high] > 3.1
     assert row[COL.realized_speedup_b1] == 1.0
     apart = method.row("torch-cpu", "{}", status="ok", measured=MEASURED, baseline=baseline)
     assert apart[COL.speedup_method] == "separate sessions" and apart[COL.realized_speedup] == pytest.approx(2.0)
     itself = builder().row("torch-cpu", "{}", status="ok", measured=measured, baseline=baseline)
-    assert itself[COL.realized_speedup] == 1.0 and itself[COL.realized_speedup_ci_low] == 2.9  # baseline: its noise
+    assert itself[COL.realized_speedup] == 1.0  # the baseline: its interval is the noise of its rounds
+    assert itself[COL.realized_speedup_ci_low] == pytest.approx(low)
+    older = method.row("torch-cpu", "{}", status="ok", baseline=baseline,
+                       measured={**measured, COL.speedup_between_runs_sd: None})
+    assert older[COL.realized_speedup_ci_low] == pytest.approx(3.0 * (2.9 / 3.0) ** math.sqrt(2))  # no term
 
 
 def test_the_relative_columns_are_none_without_a_baseline_measurement():

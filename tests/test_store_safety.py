@@ -485,3 +485,22 @@ def test_cli_unknown_store_subcommand_in_a_subprocess(tmp_path):
     assert line.startswith("benchsuite: error: argument COMMAND: invalid choice: 'fix' (choose from ")
     assert line.endswith("(see 'benchsuite store --help')")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_schema_7_file_gets_repeat_run_intervals_from_its_stored_rounds(tmp_path):
+    from benchsuite.results.rows import speedup_of_rounds
+
+    rounds = [2.9, 3.0, 3.1, 3.0, 2.95, 3.05, 3.0, 3.02]
+    timed = row(run_id="r7", speedup_method="interleaved", speedup_round_ratios=rounds, realized_speedup=3.0,
+                realized_speedup_ci_low=2.9, realized_speedup_ci_high=3.1)
+    apart = row(run_id="r6", realized_speedup=2.0, realized_speedup_ci_low=1.9, realized_speedup_ci_high=2.1,
+                speedup_method="separate sessions")
+    v7 = to_frame([timed, apart]).drop(columns=["speedup_between_runs_sd"]).assign(schema_version=7)
+    write_raw(tmp_path / "results-v7.parquet", v7, {"schema_version": "7"})
+    frame = ResultStore(tmp_path).read().set_index("run_id")
+    assert list(frame.reset_index()[list(COLUMNS)].columns) == list(COLUMNS)
+    _, (low, high) = speedup_of_rounds(rounds, 0.02)
+    assert (frame.at["r7", "realized_speedup_ci_low"], frame.at["r7", "realized_speedup_ci_high"]) == (low, high)
+    assert low < 2.9 and high > 3.1 and frame.at["r7", "speedup_between_runs_sd"] == 0.02
+    assert (frame.at["r6", "realized_speedup_ci_low"], frame.at["r6", "realized_speedup_ci_high"]) == (1.9, 2.1)
+    assert pd.isna(frame.at["r6", "speedup_between_runs_sd"])

@@ -245,6 +245,7 @@ def _timed(task: Task, fn: Callable[..., Any], baseline: Callable[..., Any], bac
         COL.speedup_rounds: len(at_batch.round_ratios),
         COL.speedup_round_ratios: list(at_batch.round_ratios),
         COL.speedup_stopped_by: at_batch.stopped_by,
+        COL.speedup_between_runs_sd: policy.between_runs_sd,
         COL.interleaved_baseline_p50_ms: at_batch.baseline.p50_ms,
         COL.speedup_b1_rounds: len(at_one.round_ratios),
         COL.speedup_b1_round_ratios: list(at_one.round_ratios),

@@ -4,10 +4,11 @@ process, on the same inputs, so that the speedup is a ratio of two timings taken
 A round times a block of calls of one model, then the same block of calls (the same inputs, in the same order)
 of the other; the order of the pair alternates (A B, B A, A B, ...: A B B A A B ...), so a trend in the machine's
 speed during a round favours neither. Each round gives one ratio, baseline block median / method block median;
-the speedup is the median of the rounds' ratios and its 95% interval is the distribution-free order-statistic
-interval of that median (no assumption on how the ratios are distributed, only that rounds are exchangeable).
-Rounds go on until that interval is narrower than ±`TimingPolicy.speedup_precision` of the speedup or the time cap
-`TimingPolicy.rounds_max_seconds` passes; which of the two ended them is recorded.
+the speedup is the median of the rounds' ratios and the rounds' 95% interval is the distribution-free
+order-statistic interval of that median (no assumption on how the ratios are distributed, only that rounds are
+exchangeable). Rounds go on until that interval is narrower than ±`TimingPolicy.speedup_precision` of the speedup
+or the time cap `TimingPolicy.rounds_max_seconds` passes; which of the two ended them is recorded. The interval a
+row stores adds what separate runs vary by beyond one run's rounds (measure/intervals.py `repeat_run_interval`).
 
 Calls cycle through the inputs in a seeded shuffled order, reshuffled every pass (`InputOrder`), so that no model
 can serve answers cached for a fixed sequence.

@@ -1,9 +1,10 @@
-"""The distribution-free interval of a median (interleaved rounds' speedups). Imports no torch: rows are built
-with it (results/rows.py)."""
+"""Intervals of interleaved rounds' speedups: the distribution-free interval of their median, and the interval in
+which a repeat run would measure it. Imports no torch: rows are built with them (results/rows.py)."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 
@@ -28,3 +29,29 @@ def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[
     if best is None:
         return None
     return float(ordered[best - 1]), float(ordered[n - best])
+
+
+def repeat_run_interval(values: Sequence[float], between_runs_sd: float,
+                        confidence: float = 0.95) -> tuple[float, float] | None:
+    """The interval in which a repeat run on the same machine would measure the median of its rounds' ratios
+    (`values`: this run's rounds), at about `confidence`.
+
+    A run's median ratio differs from the machine's long-run value by the rounds' own error (its spread is what
+    `median_interval` measures) and by a run effect the rounds cannot see: what changes between processes and
+    over minutes on a shared machine (memory placement, neighbours' load), with relative standard deviation
+    `between_runs_sd`. Another run's value differs from this one by both errors twice, so on a log scale each
+    side of the interval is sqrt(2) * sqrt(side_of_rounds^2 + (z * between_runs_sd)^2), with `side_of_rounds`
+    that side of the median's order-statistic interval. With `between_runs_sd` 0 it is still sqrt(2) times wider
+    than the median's interval: it bounds a second run's value, not the median itself. None where the rounds
+    are too few for `median_interval`."""
+    within = median_interval(values, confidence)
+    if within is None:
+        return None
+    centre = statistics.median(float(v) for v in values)
+    if not (within[0] > 0 and centre > 0):
+        return None
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    run = z * between_runs_sd
+    low = math.sqrt(2) * math.hypot(math.log(centre / within[0]), run)
+    high = math.sqrt(2) * math.hypot(math.log(within[1] / centre), run)
+    return centre * math.exp(-low), centre * math.exp(high)

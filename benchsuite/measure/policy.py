@@ -19,6 +19,11 @@ class TimingPolicy:
     calls and `round_seconds` of each model, at least `min_rounds` rounds (and `min_calls`, `min_seconds`), then
     until the speedup's 95% interval is within ±`speedup_precision` of it (0: no target) or
     `rounds_max_seconds` pass (the time cap, at each batch size).
+
+    The stored speedup interval adds `between_runs_sd`, the relative standard deviation of a configuration's
+    speedup between separate runs on one machine that the rounds of one run cannot see (measured by
+    `benchmarks/reproducibility.py`; 0.02 on the machine where it was measured, see docs/methodology.md):
+    results/rows.py `speedup_of_rounds`. The stopping rule uses the rounds' own interval, which more rounds narrow.
     """
 
     warmup_calls: int = 10
@@ -34,6 +39,7 @@ class TimingPolicy:
     round_seconds: float = 0.2
     speedup_precision: float = 0.03
     rounds_max_seconds: float = 20.0
+    between_runs_sd: float = 0.02
 
     @classmethod
     def quick(cls) -> TimingPolicy:

@@ -60,7 +60,7 @@ def _migrate_v6(frame: pd.DataFrame) -> pd.DataFrame:
     (always the task batch size), batch dependence, scores at batch 1 or the timing order (inputs in order)."""
     ok = frame["status"] == "ok"
     return frame.assign(
-        schema_version=SCHEMA_VERSION,
+        schema_version=7,
         speedup_method=frame["realized_speedup"].notna().map({True: "separate sessions", False: None}),
         speedup_rounds=pd.NA, speedup_round_ratios=None, speedup_stopped_by=None,
         interleaved_baseline_p50_ms=float("nan"), speedup_b1_rounds=pd.NA, speedup_b1_round_ratios=None,
@@ -69,5 +69,29 @@ def _migrate_v6(frame: pd.DataFrame) -> pd.DataFrame:
         score_b1_ci_low=float("nan"), score_b1_ci_high=float("nan"), timing_order_seed=pd.NA)
 
 
+def _migrate_v7(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 7 -> 8: a speedup interval of interleaved rounds described the spread of one run's rounds only,
+    which separate runs on one machine exceed. Schema 8 states where a repeat run would measure the speedup; as
+    schema 7 rows keep their rounds, their intervals are restated exactly so, with the default between-runs term
+    (TimingPolicy.between_runs_sd). Rows timed in separate sessions keep their bootstrap intervals."""
+    from benchsuite.measure.policy import TimingPolicy
+    from benchsuite.results.rows import speedup_of_rounds
+
+    between = TimingPolicy().between_runs_sd
+    frame = frame.assign(schema_version=SCHEMA_VERSION, speedup_between_runs_sd=float("nan"))
+    interleaved = (frame["speedup_method"] == "interleaved").fillna(False)
+    frame.loc[interleaved, "speedup_between_runs_sd"] = between
+    for prefix, rounds in (("realized_speedup", "speedup_round_ratios"),
+                           ("realized_speedup_b1", "speedup_b1_round_ratios")):
+        for index in frame.index[interleaved]:
+            ratios = frame.at[index, rounds]
+            if ratios is None or isinstance(ratios, float) or len(ratios) == 0:
+                continue
+            _, ci = speedup_of_rounds(ratios, between)
+            frame.at[index, f"{prefix}_ci_low"] = ci[0] if ci else float("nan")
+            frame.at[index, f"{prefix}_ci_high"] = ci[1] if ci else float("nan")
+    return frame
+
+
 #: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
-_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5, _migrate_v6)
+_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5, _migrate_v6, _migrate_v7)

@@ -61,13 +61,15 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int) -> dict[str, Any]:
-    """The row's columns relative to its baseline: score delta, speedups with their bootstrap intervals, size,
-    FLOPs ratios and speedup efficiency."""
+    """The row's columns relative to its baseline: score delta, speedups with their intervals (repeat-run
+    intervals of the interleaved rounds; bootstrap intervals of two sessions for rows timed apart), size, FLOPs
+    ratios and speedup efficiency."""
     rounds = _samples(measured.get(COL.speedup_round_ratios))
     rounds_b1 = _samples(measured.get(COL.speedup_b1_round_ratios))
     if len(rounds):  # timed interleaved with the baseline in its own cell: the rounds decide
-        realized, ci = speedup_of_rounds(rounds)
-        realized_b1, ci_b1 = speedup_of_rounds(rounds_b1) if len(rounds_b1) else (None, None)
+        between = _value(measured.get(COL.speedup_between_runs_sd)) or 0.0
+        realized, ci = speedup_of_rounds(rounds, between)
+        realized_b1, ci_b1 = speedup_of_rounds(rounds_b1, between) if len(rounds_b1) else (None, None)
         method = "interleaved"
         if measured.get(COL.method) == "baseline":  # paired with itself: 1 by definition, the interval the noise
             realized, realized_b1 = 1.0, 1.0 if realized_b1 is not None else None
@@ -100,14 +102,17 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
     }
 
 
-def speedup_of_rounds(ratios: Sequence[float]) -> tuple[float, tuple[float, float] | None]:
-    """The speedup of interleaved rounds (the median of their ratios) and its 95% order-statistic interval."""
+def speedup_of_rounds(ratios: Sequence[float],
+                      between_runs_sd: float) -> tuple[float, tuple[float, float] | None]:
+    """The speedup of interleaved rounds (the median of their ratios) and the 95% interval in which a repeat run
+    on the same machine would measure it: the rounds' spread plus the between-runs term
+    (measure/intervals.py `repeat_run_interval`)."""
     import statistics
 
-    from benchsuite.measure.intervals import median_interval
+    from benchsuite.measure.intervals import repeat_run_interval
 
     values = [float(v) for v in ratios]
-    return float(statistics.median(values)), median_interval(values)
+    return float(statistics.median(values)), repeat_run_interval(values, between_runs_sd)
 
 
 def latency_columns(prefix: str, stats: Any) -> dict[str, Any]:

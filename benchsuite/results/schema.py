@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 #: where a column's value comes from, in the order results/rows.py fills them (a later source wins):
@@ -93,15 +93,19 @@ _DECLARED: tuple[Column, ...] = (
     Column("throughput_sps", "float64", "samples per second at batch_size (batch_size / mean latency)"),
     Column("realized_speedup", "float64", "how many times faster than the uncompressed model at batch_size, on the "
            "same backend: the median over interleaved rounds of baseline / this block median (`speedup_method`)"),
-    Column("realized_speedup_ci_low", "float64", "95% interval of realized_speedup, low end (order statistics of "
-           "the rounds' ratios; before schema 7 a bootstrap within one timing session)"),
+    Column("realized_speedup_ci_low", "float64", "95% interval of realized_speedup, low end: where a repeat run on "
+           "this machine would measure it (the rounds' order-statistic interval and speedup_between_runs_sd, "
+           "each counted for both runs; schema 7: the rounds only; before schema 7 a bootstrap within one "
+           "timing session)"),
     Column("realized_speedup_ci_high", "float64", "95% interval of realized_speedup, high end"),
     Column("speedup_method", "string", "how realized_speedup was timed: `interleaved` (this model and the baseline "
            "in alternating rounds, same process, same inputs) or `separate sessions` (rows before schema 7)"),
     Column("speedup_rounds", "Int64", "interleaved rounds at batch_size"),
     Column("speedup_round_ratios", "object", "each round's baseline / this block median at batch_size (list)"),
-    Column("speedup_stopped_by", "string", "what ended the rounds at batch_size: precision (the interval reached "
+    Column("speedup_stopped_by", "string", "what ended the rounds at batch_size: precision (the rounds' own interval reached "
            "±speedup_precision), time cap (max_seconds passed first) or minimum (quick timing, no target)"),
+    Column("speedup_between_runs_sd", "float64", "relative standard deviation of a speedup between separate runs "
+           "on one machine that the speedup intervals add to the rounds' spread (TimingPolicy.between_runs_sd)"),
     Column("interleaved_baseline_p50_ms", "float64", "the baseline's median latency at batch_size in this row's "
            "interleaved rounds"),
     Column("latency_b1_p50_ms", "float64", "median latency at batch 1"),

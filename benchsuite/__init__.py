@@ -22,6 +22,7 @@ from benchsuite.sdk.interfaces import (
     Availability,
     Backend,
     CompressionMethod,
+    Generation,
     MethodContext,
     Metric,
     Task,
@@ -34,7 +35,7 @@ hookimpl = pluggy.HookimplMarker("benchsuite")
 _moved.install()  # plugins written for the flat layout still import benchsuite.training and the like
 
 __all__ = [
-    "FAMILIES", "KERNELS", "MODALITIES", "Availability", "Backend", "BenchsuiteError", "CompressionMethod", "Metric",
+    "FAMILIES", "KERNELS", "MODALITIES", "Availability", "Backend", "BenchsuiteError", "CompressionMethod", "Generation", "Metric",
     "MethodContext", "Param", "Task", "TaskInfo", "Unsupported", "hookimpl", "load_plugins", "load_results", "run",
 ]
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # torch is imported lazily so that `import benchsuite` stays 
     from torch import nn
 
 FAMILIES = ("quantization", "pruning", "distillation", "factorization", "architecture", "dynamic", "other")
-MODALITIES = ("vision", "nlp")
+#: ``causal-lm``: language models that generate text (perplexity; timed as generation, see `Generation`)
+MODALITIES = ("vision", "nlp", "causal-lm")
 #: arithmetic a compressed model may need beyond fp32 (`CompressionMethod.kernels`), which a backend may lack
 KERNELS = {
     "fp16": "IEEE half-precision arithmetic",
@@ -54,6 +55,14 @@ class Metric:
         devices, and `compute` ignores it; the 95% interval is then a cluster bootstrap that resamples whole
         groups (`benchsuite.measure.stats.cluster_bootstrap_ci`), which Wilson's and the plain bootstrap, both
         assuming independent samples, would make too narrow. None: the samples are independent.
+    :param per_sample: ``per_sample(logits, labels) -> rows``: one batch reduced to one small row per sample
+        (a 2-D float64 tensor, e.g. the predicted class and the label; a language-model window's summed negative
+        log-likelihood, token count and correct next tokens). With `from_samples`, the evaluation streams: it
+        keeps these rows, never the logits (a 49,152-word vocabulary over 16k tokens would be 3 GB), and the
+        bootstrap resamples rows. Built-in metrics all stream; a metric with `compute` alone is scored on the
+        concatenated logits, as before.
+    :param from_samples: ``from_samples(rows) -> float``: the metric from the rows of any subset of samples;
+        ``from_samples(cat(per_sample(l, y) for each batch))`` equals ``compute(cat(l), cat(y))``.
     """
 
     name: str
@@ -61,6 +70,40 @@ class Metric:
     compute: Callable[["torch.Tensor", "torch.Tensor"], float]
     proportion: bool = False
     cluster_ids: Callable[[torch.Tensor], torch.Tensor] | None = None
+    per_sample: Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"] | None = None
+    from_samples: Callable[["torch.Tensor"], float] | None = None
+
+    @property
+    def streams(self) -> bool:
+        """Whether evaluation keeps per-sample rows (`per_sample`, `from_samples`) instead of all logits."""
+        return self.per_sample is not None and self.from_samples is not None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """How a generative task (modality ``causal-lm``) is timed: as text generation, not one forward pass.
+
+    Each timed call is one generation: **prefill** of a fixed real prompt of `prompt_tokens` tokens (its time
+    is the time to first token, TTFT), then **decode** of `new_tokens` tokens, one at a time, with the KV cache
+    and greedy decoding that ignores end-of-text (time per output token, TPOT = decode time / (new_tokens - 1),
+    and tokens/s), at batch 1 and at the task's `batch_size`. Every method of the task is timed on the same
+    prompts (`Task.prompts`).
+
+    The task's model (and so every compressed model, since methods change it in place) is an ``nn.Module``
+    with two calls: ``model(input_ids) -> logits`` of shape ``[batch, tokens, vocab]`` (evaluation), and
+    ``model(input_ids, cache) -> logits`` for generation, where ``cache = model.new_cache()`` holds the keys and
+    values of the tokens so far and is extended in place by each call.
+    """
+
+    prompt_tokens: int = 128
+    new_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.prompt_tokens < 1:
+            raise ParamError(f"prompt_tokens is {self.prompt_tokens}: a generation needs a prompt of at least 1 token")
+        if self.new_tokens < 2:
+            raise ParamError(f"new_tokens is {self.new_tokens}: a generation must decode at least 2 tokens (the "
+                             "first comes from the prefill; TPOT needs one more); raise new_tokens")
 
 
 @dataclass(frozen=True)
@@ -79,6 +122,8 @@ class TaskInfo:
     #: fine-tuning must keep the batch-norm statistics the model came with (pass it to `benchsuite.sdk.training.train`):
     #: the training data is too narrow to re-estimate them (the ImageNet tasks train on crops of 14 photos)
     freeze_batchnorm: bool = False
+    #: how a generative task is timed (None: one forward pass of a batch)
+    generation: Generation | None = None
 
 
 class _Configurable:
@@ -161,6 +206,11 @@ class Backend(_Configurable, ABC):
 
     #: the torch device models are moved to
     device: ClassVar[str] = "cpu"
+    #: whether the callable `prepare` returns can generate: take ``fn(input_ids, cache)`` as the model does (see
+    #: `Generation`); a backend that cannot (a fixed-shape exported graph) skips generative tasks, saying why
+    generates: ClassVar[bool] = False
+    #: the reason shown when it cannot
+    generation_unsupported: ClassVar[str] = "this backend runs one forward pass, without a KV cache"
 
     def availability(self) -> Availability:
         """Whether this backend can run on this machine; never raises."""
@@ -229,6 +279,9 @@ class Task(ABC):
     preprocessing: ClassVar[str] = ""
     #: training-time augmentation of `train_batches` (empty: none)
     augmentation: ClassVar[str] = ""
+    #: set by generative tasks (modality ``causal-lm``): they are timed as generation (`Generation`), at batch 1
+    #: and at `batch_size`, on `prompts`; None: timed as one forward pass of `latency_inputs`
+    generation: ClassVar[Generation | None] = None
 
     def availability(self) -> Availability:
         """Whether this task can run here (e.g. a hub task without a network), and why not; never raises."""
@@ -245,7 +298,7 @@ class Task(ABC):
     @property
     def info(self) -> TaskInfo:
         return TaskInfo(self.name, self.modality, self.version, self.metric.name, self.metric.higher_is_better,
-                        self.num_classes, self.batch_size, self.finetune_lr, self.freeze_batchnorm)
+                        self.num_classes, self.batch_size, self.finetune_lr, self.freeze_batchnorm, self.generation)
 
     @abstractmethod
     def reference_model(self, cache_dir: Path) -> "nn.Module":
@@ -274,6 +327,22 @@ class Task(ABC):
             if len(inputs[0]) == batch_size:
                 batches.append(inputs)
         return batches or [self.example_inputs(batch_size)]
+
+    def prompts(self, batch_size: int) -> list[Inputs]:
+        """A generative task's fixed real prompts (`generation` set): a list of ``(input_ids,)`` of shape
+        ``[batch_size, generation.prompt_tokens]``, the same for every method; timed generations cycle through
+        them. Default: the first `prompt_tokens` tokens of the first evaluation windows."""
+        if self.generation is None:
+            raise NotImplementedError(f"{self.name} is not a generative task (no `generation`)")
+        length = self.generation.prompt_tokens
+        prompts = []
+        for inputs, _ in self.eval_batches(batch_size, limit=max(8 * batch_size, 8)):
+            if len(inputs[0]) == batch_size and inputs[0].shape[1] >= length:
+                prompts.append((inputs[0][:, :length].contiguous(),))
+        if not prompts:
+            raise ValueError(f"{self.name}: no evaluation window has the {length} tokens a prompt needs; lower "
+                             "generation.prompt_tokens")
+        return prompts
 
     @property
     def eval_size(self) -> int:

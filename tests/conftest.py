@@ -204,6 +204,36 @@ def tiny_bert(layers=2, heads=2, hidden=32, ffn=64, vocab=50, max_positions=64, 
     return MiniLMClassifier(BertModel(cfg, add_pooling_layer=False), num_classes=2).eval()
 
 
+def tiny_llama(layers=2, hidden=64, heads=4, kv_heads=2, ffn=128, vocab=320, max_positions=256, **config):
+    """A tiny randomly initialised Llama as the language-model tasks hold it (`CausalLM`): grouped-query attention
+    (`heads` query heads share `kv_heads` key/value heads), seeded, in eval mode; ``.lm`` is the LlamaForCausalLM."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from benchsuite_plugins.tasks.causal_lm import CausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=max_positions,
+                      **config)
+    return CausalLM(LlamaForCausalLM(cfg)).eval()
+
+
+def tiny_tokenizer(texts, vocab=320):
+    """A byte-level BPE tokenizer of at most `vocab` tokens (``<|endoftext|>`` is id 0) trained on `texts`, as a
+    transformers tokenizer (``save_pretrained`` writes it in the hub's format)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+
+
 def random_images(batch_size, seed, size=28, classes=10):
     """An endless stream of random single-channel image batches with random labels, seeded."""
     import torch

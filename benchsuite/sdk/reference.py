@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchsuite.errors import DataError
 
@@ -49,15 +49,7 @@ def cached_model(cache_dir: Path, key: str, make: Callable[[], nn.Module],
         with build_lock(folder / ".locks" / key):  # a second worker (Dask) waits for the first's build, then loads it
             if not (weights.exists() and meta.exists()):
                 return _build(make, build, key, folder, weights, meta)
-    fix = f"delete {weights} and {meta} and run again to rebuild it"
-    try:
-        expected = json.loads(meta.read_text(encoding="utf-8"))["sha256"]
-        if not (isinstance(expected, str) and len(expected) == 64):
-            raise ValueError("no sha256")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"cached reference model {weights}: its checksum file {meta.name} is unreadable "
-                        f"({type(exc).__name__}); {fix}") from None
-    verify_sha256(weights, expected, "cached reference model", fix)
+    verify_recorded(weights, meta, f"delete {weights} and {meta} and run again to rebuild it")
     model = make()
     load_model(model, str(weights), strict=True)
     return model.eval()
@@ -75,11 +67,35 @@ def _build(make: Callable[[], nn.Module], build: Callable[[nn.Module], nn.Module
     save_model(model, str(tmp))
     digest = sha256_file(tmp)
     os.replace(tmp, weights)
+    record_sha256(meta, digest, time.perf_counter() - start)
+    return model.eval()
+
+
+def record_sha256(meta: Path, digest: str, build_seconds: float, **extra: Any) -> None:
+    """Write the sidecar `verify_recorded` checks (atomically: a reader never sees half of it); `extra` fields
+    (JSON values, e.g. the model's config) are kept beside the digest."""
     tmp_meta = meta.with_name(f".tmp-{os.getpid()}-{meta.name}")
-    tmp_meta.write_text(json.dumps({"sha256": digest, "build_seconds": round(time.perf_counter() - start, 1)}),
+    tmp_meta.write_text(json.dumps({"sha256": digest, "build_seconds": round(build_seconds, 1), **extra}),
                         encoding="utf-8")
     os.replace(tmp_meta, meta)
-    return model.eval()
+
+
+def verify_recorded(weights: Path, meta: Path, fix: str) -> dict[str, Any]:
+    """Refuse cached `weights` unless their sha256 is the one their sidecar `meta` recorded when they were built;
+    returns the sidecar's fields.
+
+    :raises DataError: the sidecar is unreadable or the digests differ; the message ends with `fix`.
+    """
+    try:
+        recorded = json.loads(meta.read_text(encoding="utf-8"))
+        expected = recorded["sha256"]
+        if not (isinstance(expected, str) and len(expected) == 64):
+            raise ValueError("no sha256")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"cached reference model {weights}: its checksum file {meta.name} is unreadable "
+                        f"({type(exc).__name__}); {fix}") from None
+    verify_sha256(weights, expected, "cached reference model", fix)
+    return recorded
 
 
 def verify_sha256(path: Path, expected: str, what: str, fix: str) -> None:

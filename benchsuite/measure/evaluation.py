@@ -16,6 +16,9 @@ from benchsuite.measure.stats import (
 )
 from benchsuite.sdk.interfaces import Batch, Metric
 
+#: a metric on the evaluation samples at the given indices (None: on all of them)
+_Scorer = Callable[[np.ndarray | None], float]
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -32,23 +35,39 @@ def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: 
              extra: Sequence[Metric] = ()) -> Evaluation:
     """Run `fn` over the evaluation batches and score it with `metric` (and each `extra` metric).
 
+    A metric that streams (`Metric.streams`) gets each batch's outputs where the model left them, with the labels
+    moved alongside, and evaluation keeps only its per-sample rows (on the CPU), which its score and resamples
+    come from; the logits of all batches are kept (on the CPU) only for a metric with `compute` alone, and the
+    labels only for those and for `Metric.cluster_ids`.
+
     The interval (95%) is a cluster bootstrap over the metric's clusters where it declares them
     (`Metric.cluster_ids`: the samples come in correlated groups), else Wilson's for a proportion of samples
-    (accuracy) and a bootstrap over the evaluation samples otherwise (macro-F1).
+    (accuracy) and a bootstrap over the evaluation samples otherwise (macro-F1, perplexity over token windows).
     """
-    logits, labels = [], []
+    metrics = (metric, *extra)
+    keep_logits = not all(m.streams for m in metrics)
+    keep_labels = keep_logits or metric.cluster_ids is not None
+    rows: list[list[torch.Tensor]] = [[] for _ in metrics]
+    logits, labels, n = [], [], 0
     with torch.inference_mode():
         for inputs, y in batches:
-            out = fn(*inputs)
-            logits.append(out.detach().float().cpu())
-            labels.append(y)
+            out = fn(*inputs).detach()
+            for m, kept in zip(metrics, rows):
+                if m.streams:
+                    kept.append(_rows(m, out, y))
+            if keep_logits:
+                logits.append(out.float().cpu())
+            if keep_labels:
+                labels.append(y)
+            del out  # one batch of logits alive at a time, not two, while the next batch runs
+            n += len(y)
             on_batch(len(y))
-    all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-    extras = {m.name: float(m.compute(all_logits, all_labels)) for m in extra}
-    score, n = float(metric.compute(all_logits, all_labels)), len(all_labels)
-
-    def rescore(picks: np.ndarray) -> float:
-        return float(metric.compute(all_logits[picks], all_labels[picks]))
+    all_logits = torch.cat(logits) if keep_logits else None
+    all_labels = torch.cat(labels) if keep_labels else None
+    scorers = [_scorer(m, kept, all_logits, all_labels) for m, kept in zip(metrics, rows)]
+    extras = {m.name: scorer(None) for m, scorer in zip(extra, scorers[1:])}
+    rescore = scorers[0]
+    score = rescore(None)
 
     if metric.cluster_ids is not None:
         clusters = torch.as_tensor(metric.cluster_ids(all_labels)).cpu().numpy().reshape(-1)
@@ -64,3 +83,31 @@ def evaluate(fn: Callable[..., torch.Tensor], batches: Iterator[Batch], metric: 
     else:
         interval = bootstrap_score_ci(rescore, n)
     return Evaluation(score, n, extras, interval)
+
+
+def _rows(metric: Metric, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`metric.per_sample` of one batch, as float64 on the CPU, checked to be one row per sample."""
+    assert metric.per_sample is not None  # only streaming metrics get here
+    rows = torch.as_tensor(metric.per_sample(out, labels.to(out.device))).to("cpu", torch.float64)
+    if rows.dim() != 2 or len(rows) != len(labels):
+        raise PluginError(f"the metric {metric.name}'s per_sample gave rows of shape {tuple(rows.shape)} for "
+                          f"{len(labels)} samples; it must give a 2-D tensor of one row per sample")
+    return rows
+
+
+def _scorer(metric: Metric, rows: list[torch.Tensor], logits: torch.Tensor | None,
+            labels: torch.Tensor | None) -> _Scorer:
+    """`metric` on any subset of the evaluation samples: from its rows where it streams (resampling rows costs
+    next to nothing), else recomputed from the kept logits and labels."""
+    from_samples = metric.from_samples
+    if metric.streams and from_samples is not None:
+        kept = torch.cat(rows)
+        return lambda picks: float(from_samples(kept if picks is None else kept[torch.as_tensor(picks)]))
+    assert logits is not None and labels is not None  # kept whenever a metric does not stream
+
+    def recomputed(picks: np.ndarray | None) -> float:
+        if picks is None:
+            return float(metric.compute(logits, labels))
+        return float(metric.compute(logits[picks], labels[picks]))
+
+    return recomputed

@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from benchsuite import Metric, Task, hookimpl
+from benchsuite import Task, hookimpl
 from benchsuite.errors import DataError, ParamError
 from benchsuite.sdk.interfaces import Availability
-from benchsuite.sdk.metrics import accuracy
+from benchsuite.sdk.metrics import ACCURACY
 
 from . import photos
 from .causal_lm import CausalLM
@@ -96,7 +96,7 @@ class HubAccess:
 class HubTask(HubAccess, Task):
     """A pretrained hub classifier scored on a hub dataset split. Ids may be local folders (tests, mirrors)."""
 
-    metric = Metric("accuracy", True, accuracy, proportion=True)
+    metric = ACCURACY
     standard_suite = False  # needs a network, and hours on a CPU: run with --task NAME or --suite full
     #: the transformers Auto classes that load the model and its tokenizer or image processor
     model_class: ClassVar[str]

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from benchsuite import Metric, Task, hookimpl
+from benchsuite.sdk.metrics import hit_rows, mean_of_rows
 from benchsuite.sdk.paths import cache_dir
 from benchsuite.sdk.reference import packaged_file
 
@@ -38,16 +39,27 @@ CLASS_NAMES_SHA256 = "3e232637a09beeb733f409908cfc0ba256e83f06815684678abafd4c09
 TOP5, PHOTO = slice(0, 5), 5
 
 
+def top1_agreement_rows(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """One row per sample: 1.0 where its top-1 class is the reference's top-1 class (column 0 of `labels`)."""
+    return hit_rows(logits, labels[:, 0])
+
+
 def top1_agreement(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of samples whose top-1 class is the reference's top-1 class (column 0 of `labels`)."""
-    return float((logits.argmax(dim=-1) == labels[:, 0]).float().mean())
+    return mean_of_rows(top1_agreement_rows(logits, labels))
+
+
+def top5_overlap_rows(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """One row per sample: for each of the reference's top-5 classes (the first 5 columns of `labels`), 1.0 where
+    it is also among this model's top-5."""
+    top5, reference_top5 = logits.topk(5, dim=-1).indices, labels[:, TOP5].to(logits.device)
+    return (top5.unsqueeze(2) == reference_top5.unsqueeze(1)).any(dim=2).to(torch.float64)
 
 
 def top5_overlap(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean fraction of the reference's top-5 classes (the first 5 columns of `labels`) that are also among this
     model's top-5."""
-    top5, reference_top5 = logits.topk(5, dim=-1).indices, labels[:, TOP5]
-    return float((top5.unsqueeze(2) == reference_top5.unsqueeze(1)).any(dim=2).float().mean())
+    return mean_of_rows(top5_overlap_rows(logits, labels))
 
 
 def photo_of(labels: torch.Tensor) -> torch.Tensor:
@@ -81,8 +93,10 @@ class ImageNetFidelityTask(Task):
 
     modality = "vision"
     # "with_fp32": the stored metric says what the score is compared with; it is no accuracy
-    metric = Metric("top1_agreement_with_fp32", True, top1_agreement, proportion=True, cluster_ids=photo_of)
-    extra_metrics = (Metric("top5_overlap_with_fp32", True, top5_overlap),)
+    metric = Metric("top1_agreement_with_fp32", True, top1_agreement, proportion=True, cluster_ids=photo_of,
+                    per_sample=top1_agreement_rows, from_samples=mean_of_rows)
+    extra_metrics = (Metric("top5_overlap_with_fp32", True, top5_overlap, per_sample=top5_overlap_rows,
+                            from_samples=mean_of_rows),)
     num_classes = 1000
     batch_size = 32
     finetune_lr = 1e-4

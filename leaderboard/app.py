@@ -151,9 +151,10 @@ elif page == "Trade-offs":
     for _, ((machine, backend), group) in zip(range(MAX_CHART_PAIRS), pairs):
         st.markdown(f"**{plain(backend)}** on {plain(machine)}")
         columns = st.columns(2)
-        for column, (cost, title) in zip(columns, (("latency_p50_ms", "p50 latency ms (task batch size, log)"),
-                                                   ("size_mb", "model size MB (log)"))):
-            on = pareto.frontier(group, cost)
+        axes = ((("tokens_per_s_b1", "tpot_b1_ms", "tokens/s at batch 1 (log)"),) if data.generative(group) else
+                (("latency_p50_ms", "latency_p50_ms", "p50 latency ms (task batch size, log)"),))
+        for column, (cost, by, title) in zip(columns, (*axes, ("size_mb", "size_mb", "model size MB (log)"))):
+            on = pareto.frontier(group, by)  # tokens/s: the frontier of its inverse, the time per token
             points = data.sample_points(group.assign(on_frontier=on), on, MAX_CHART_POINTS)
             if len(points) < len(group):
                 column.caption(f"{len(points):,} of {len(group):,} points drawn (all frontier points)")

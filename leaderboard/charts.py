@@ -10,7 +10,8 @@ from .data import interval_text
 #: fields shown when hovering a point: column -> title
 TOOLTIP = {"config": "method", "backend": "backend", "method_family": "family", "score": "score",
            "score_ci": "score 95% CI", "latency_p50_ms": "p50 latency ms", "latency_b1_p50_ms": "p50 latency b1 ms",
-           "size_mb": "size MB", "realized_speedup": "realized speedup ×", "track": "track",
+           "size_mb": "size MB", "realized_speedup": "realized speedup ×", "tokens_per_s_b1": "tokens/s batch 1",
+           "tpot_b1_ms": "TPOT batch 1 ms", "track": "track",
            "hardware": "hardware", "created_at": "measured at"}
 
 
@@ -18,7 +19,7 @@ def tradeoff(points: pd.DataFrame, cost: str, cost_title: str, score_title: str,
              families: list[str] | None = None) -> alt.LayerChart:
     """Scatter of score (y) against `cost` (x, log scale), frontier points solid and joined by a step line,
     dominated points faded; `points` carries an `on_frontier` column. `families` fixes the colour of each
-    method family across charts."""
+    method family across charts. `cost` may be a higher-is-better rate (tokens/s): the frontier is the caller's."""
     points = points.assign(score_ci=interval_text(points["score_ci_low"], points["score_ci_high"]))
     fields = [c for c in TOOLTIP if c in points]
     data = points[fields + ["on_frontier"] + ([cost] if cost not in fields else [])].copy()

@@ -42,12 +42,26 @@ TABLE_COLUMNS = {
     "hardware": "hardware",
     "created_at": "measured at",
 }
+#: a generative task's columns, shown after the speedup's interval: latencies are whole generations there
+GENERATION_COLUMNS = {
+    "recovery": "recovery vs baseline ↑",
+    "ttft_b1_ms": "TTFT batch 1 ms ↓",
+    "tpot_b1_ms": "TPOT batch 1 ms ↓",
+    "tokens_per_s_b1": "tokens/s batch 1 ↑",
+    "tokens_per_s": "tokens/s at batch size ↑",
+    "tpot_floor_fraction": "share of bandwidth limit ↑",
+}
+#: a generative task's latency headers
+GENERATION_HEADERS = {"p50 latency ms ↓": "p50 generation ms ↓",
+                      "p50 latency batch 1 ms ↓": "p50 generation batch 1 ms ↓"}
 #: printf-style display formats by header (the data keep full precision)
 FORMATS = {
     "Pareto rank ↓": "%d", "score ↑": "%.4f", "score at batch 1": "%.4f", "Δ score vs baseline ↑": "%+.4f", "p50 latency ms ↓": "%.2f",
     "p50 latency batch 1 ms ↓": "%.3f", "realized speedup × ↑": "%.2f×", "theoretical speedup × ↑": "%.2f×",
     "size MB ↓": "%.2f", "size ratio ↓": "%.3f", "sparsity": "%.3f", "peak memory MB ↓": "%.1f",
-    "compression s ↓": "%.1f",
+    "compression s ↓": "%.1f", "recovery vs baseline ↑": "%.4f", "TTFT batch 1 ms ↓": "%.1f",
+    "TPOT batch 1 ms ↓": "%.2f", "tokens/s batch 1 ↑": "%.1f", "tokens/s at batch size ↑": "%.1f",
+    "share of bandwidth limit ↑": "%.2f", "p50 generation ms ↓": "%.0f", "p50 generation batch 1 ms ↓": "%.0f",
 }
 #: the row's direction is the task's; a lower-is-better metric flips the score headers' arrows
 LOWER_IS_BETTER_HEADERS = {"score ↑": "score ↓", "Δ score vs baseline ↑": "Δ score vs baseline ↓"}
@@ -216,10 +230,29 @@ def table(selected: pd.DataFrame, limit: int | None = MAX_TABLE_ROWS) -> pd.Data
                                                   shown["realized_speedup_ci_high"], 2))
     if "score_b1" not in shown:  # frames of rows older than schema 7 (read back, they are migrated)
         shown = shown.assign(score_b1=float("nan"))
-    out = shown[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS).reset_index(drop=True)
+    columns = dict(TABLE_COLUMNS)
+    if generative(selected):
+        shown = shown.assign(recovery=recovery(shown))
+        at = list(columns).index("speedup_ci") + 1
+        columns = dict([*list(columns.items())[:at], *GENERATION_COLUMNS.items(), *list(columns.items())[at:]])
+    out = shown[list(columns)].rename(columns=columns).reset_index(drop=True)
+    if generative(selected):
+        out = out.rename(columns=GENERATION_HEADERS)
     if not higher_is_better(selected):
         out = out.rename(columns=LOWER_IS_BETTER_HEADERS)
     return out
+
+
+def generative(frame: pd.DataFrame) -> bool:
+    """Whether `frame`'s rows (one task) were timed as text generation (TTFT, TPOT, tokens/s)."""
+    return "timing_kind" in frame and bool(frame["timing_kind"].eq("generation").fillna(False).any())
+
+
+def recovery(frame: pd.DataFrame) -> pd.Series:
+    """How much of the baseline's score a row keeps, as a fraction where 1 is the baseline's: score / baseline for
+    a higher-is-better metric, baseline / score for a lower-is-better one (perplexity)."""
+    score, base = frame["score"].astype("Float64"), frame["baseline_score"].astype("Float64")
+    return base / score if not higher_is_better(frame) else score / base
 
 
 def formats(columns: list[str]) -> dict[str, str]:
@@ -236,8 +269,12 @@ def task_caption(frame: pd.DataFrame, task: str) -> str:
         return ""
     row = measured.iloc[-1]  # skipped and failed rows have no evaluation size or batch
     direction = "higher is better" if row["higher_is_better"] else "lower is better"
+    timed = f"latency at batch {row['batch_size']} and batch 1"
+    if str(row.get("timing_kind")) == "generation":
+        timed = (f"timed as generation: a {row['prompt_tokens']}-token prompt, then {row['new_tokens']} greedy "
+                 f"tokens with the KV cache, at batch {row['batch_size']} and batch 1")
     return (f"metric: {row['metric']} ({direction}) · task version {row['task_version']} · "
-            f"{row['eval_samples']} evaluation samples · latency at batch {row['batch_size']} and batch 1")
+            f"{row['eval_samples']} evaluation samples · {timed}")
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:

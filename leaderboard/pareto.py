@@ -60,12 +60,18 @@ def dominance_depth(score: np.ndarray, cost: np.ndarray, cost_high: np.ndarray |
     return ranks
 
 
+#: times whose interval takes the relative width of a speedup's: at the task batch size, and at batch 1
+#: (a generative task's whole generations are its latencies; TTFT and TPOT come from the same timed calls)
+_TIMES = ("latency_p50_ms", "latency_b1_p50_ms", "ttft_ms", "tpot_ms", "ttft_b1_ms", "tpot_b1_ms")
+_AT_BATCH_1 = ("latency_b1_p50_ms", "ttft_b1_ms", "tpot_b1_ms")
+
+
 def latency_interval(frame: pd.DataFrame, cost: str = "latency_p50_ms") -> tuple[np.ndarray, np.ndarray]:
     """Each row's `cost` (a latency) as an interval that covers what varies between timings: the relative width
     of its speedup's interval from the rounds interleaved with the baseline (the speedup at batch 1 for the
     batch-1 latency), else the bootstrap interval of the latency itself, else the point."""
     value = frame[cost].astype("float64").to_numpy(na_value=np.nan)
-    prefix = "realized_speedup_b1" if cost == "latency_b1_p50_ms" else "realized_speedup"
+    prefix = "realized_speedup_b1" if cost in _AT_BATCH_1 else "realized_speedup"
     own = "latency_b1_p50_ci" if cost == "latency_b1_p50_ms" else "latency_p50_ci"
     low, high = value.copy(), value.copy()
 
@@ -73,10 +79,11 @@ def latency_interval(frame: pd.DataFrame, cost: str = "latency_p50_ms") -> tuple
         return (frame[name].astype("float64").to_numpy(na_value=np.nan) if name in frame
                 else np.full(len(frame), np.nan))
 
-    if cost in ("latency_p50_ms", "latency_b1_p50_ms"):
-        own_low, own_high = column(f"{own}_low_ms"), column(f"{own}_high_ms")
-        has_own = ~np.isnan(own_low) & ~np.isnan(own_high)
-        low[has_own], high[has_own] = own_low[has_own], own_high[has_own]
+    if cost in _TIMES:
+        if cost in ("latency_p50_ms", "latency_b1_p50_ms"):
+            own_low, own_high = column(f"{own}_low_ms"), column(f"{own}_high_ms")
+            has_own = ~np.isnan(own_low) & ~np.isnan(own_high)
+            low[has_own], high[has_own] = own_low[has_own], own_high[has_own]
         speedup, s_low, s_high = column(prefix), column(f"{prefix}_ci_low"), column(f"{prefix}_ci_high")
         usable = (column("speedup_rounds") > 0) & ~np.isnan(speedup) & (s_low > 0) & (s_high > 0)
         low[usable] = value[usable] * speedup[usable] / s_high[usable]

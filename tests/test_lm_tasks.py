@@ -17,7 +17,7 @@ from benchsuite.errors import DataError, ParamError
 from benchsuite.sdk.metrics import IGNORE_INDEX, NEXT_TOKEN_ACCURACY, PERPLEXITY
 from benchsuite.sdk.reference import record_sha256
 from benchsuite_plugins.tasks import smollm2_text
-from benchsuite_plugins.tasks.hub import HfCausalLM
+from benchsuite_plugins.tasks.hub_causal_lm import HfCausalLM
 from benchsuite_plugins.tasks.lm_text import cut_windows, split_documents
 from benchsuite_plugins.tasks.smollm2_text import SmolLM2Text
 from conftest import cli, tiny_llama, tiny_tokenizer

@@ -159,7 +159,7 @@ def _plan_cell(session: _Session, state: _TaskState, pipeline: Pipeline, seed: i
             if pipeline.is_baseline:
                 state.baselines[config] = _stored_baseline(session, key)
             continue
-        refusal = _refusal(config, backend, methods)
+        refusal = _refusal(config, backend, methods, generative=getattr(task, "generation", None) is not None)
         if state.setup_error is not None:
             rows.append(_decided(builder, config, backend, status="failed", error=state.setup_error))
         elif skip_reason is not None:
@@ -297,12 +297,16 @@ def _stored_ok_rows(session: _Session) -> pd.DataFrame | None:
     return session.memo["baselines"]
 
 
-def _refusal(config: Config, backend: Backend | None, methods: Sequence[CompressionMethod]) -> str | None:
-    """Why `backend` will not run the model `methods` make (device, backend or native kernels), or None."""
+def _refusal(config: Config, backend: Backend | None, methods: Sequence[CompressionMethod],
+             generative: bool = False) -> str | None:
+    """Why `backend` will not run the model `methods` make (device, backend, native kernels, or generation for a
+    generative task), or None."""
     if backend is None:
         return None
     kernels = frozenset().union(*(m.kernels for m in methods))
     try:
+        if generative and not backend.generates:
+            return f"backend {config.name}: cannot time generation: {backend.generation_unsupported}"
         reason = next(filter(None, (m.runs_on(backend) for m in methods)), None)
         if reason is not None:
             return reason

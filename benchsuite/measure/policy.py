@@ -40,6 +40,19 @@ class TimingPolicy:
     speedup_precision: float = 0.03
     rounds_max_seconds: float = 20.0
     between_runs_sd: float = 0.02
+    #: calls per window of the steadiness check (at least one pass over the inputs)
+    steady_window_calls: int = 5
+
+    def for_generation(self) -> TimingPolicy:
+        """This policy for timed generations (`benchsuite.Generation`), each a prefill and tens of decode steps,
+        seconds long on a CPU: a round is one generation of each model, warm-up three generations and a
+        steadiness check over windows of three (a generation already averages over its decode steps), at least
+        6 calls and 8 rounds. The precision target, the time cap and the between-runs term stay."""
+        from dataclasses import replace
+
+        return replace(self, warmup_calls=min(self.warmup_calls, 3), warmup_seconds=0.0, warmup_full_pass=False,
+                       steady_window_calls=min(self.steady_window_calls, 3), min_calls=min(self.min_calls, 6),
+                       min_seconds=0.0, round_calls=1, round_seconds=0.0)
 
     @classmethod
     def quick(cls) -> TimingPolicy:

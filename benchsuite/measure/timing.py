@@ -59,7 +59,7 @@ def warm_up(fn: Callable[..., object], cycle: Sequence[Inputs], order: Iterator[
            or time.perf_counter() - start < policy.warmup_seconds):
         last = float(timed_call(fn, cycle[next(order)]))
         calls += 1
-    steady, size = False, max(len(cycle), 5)
+    steady, size = False, max(len(cycle) if policy.warmup_full_pass else 0, policy.steady_window_calls)
     if policy.max_warmup_seconds > 0:
         last = window(size)
         calls += size

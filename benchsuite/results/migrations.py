@@ -78,7 +78,7 @@ def _migrate_v7(frame: pd.DataFrame) -> pd.DataFrame:
     from benchsuite.results.rows import speedup_of_rounds
 
     between = TimingPolicy().between_runs_sd
-    frame = frame.assign(schema_version=SCHEMA_VERSION, speedup_between_runs_sd=float("nan"))
+    frame = frame.assign(schema_version=8, speedup_between_runs_sd=float("nan"))
     interleaved = (frame["speedup_method"] == "interleaved").fillna(False)
     frame.loc[interleaved, "speedup_between_runs_sd"] = between
     for prefix, rounds in (("realized_speedup", "speedup_round_ratios"),
@@ -93,5 +93,16 @@ def _migrate_v7(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _migrate_v8(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 8 -> 9: adds the generation columns; every timed row before schema 9 timed forward passes."""
+    timed = frame["latency_p50_ms"].notna()
+    return frame.assign(schema_version=SCHEMA_VERSION, timing_kind=timed.map({True: "forward", False: None}),
+                        prompt_tokens=pd.NA, new_tokens=pd.NA, ttft_ms=float("nan"), tpot_ms=float("nan"),
+                        tokens_per_s=float("nan"), ttft_b1_ms=float("nan"), tpot_b1_ms=float("nan"),
+                        tokens_per_s_b1=float("nan"), memory_bandwidth_gbps=float("nan"),
+                        tpot_floor_b1_ms=float("nan"), tpot_floor_fraction=float("nan"))
+
+
 #: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
-_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5, _migrate_v6, _migrate_v7)
+_MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5, _migrate_v6, _migrate_v7,
+               _migrate_v8)

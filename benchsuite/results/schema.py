@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 #: where a column's value comes from, in the order results/rows.py fills them (a later source wins):
@@ -125,6 +125,24 @@ _DECLARED: tuple[Column, ...] = (
     Column("speedup_b1_stopped_by", "string", "what ended the rounds at batch 1 (as speedup_stopped_by)"),
     Column("interleaved_baseline_b1_p50_ms", "float64", "the baseline's median latency at batch 1 in this row's "
            "interleaved rounds"),
+    Column("timing_kind", "string", "what one timed call is: `forward` (one forward pass of a batch) or "
+           "`generation` (a generative task's prefill of prompt_tokens and greedy decode of new_tokens with the KV "
+           "cache; latency columns are then whole generations)"),
+    Column("prompt_tokens", "Int64", "tokens of each timed generation's prompt (generative tasks)"),
+    Column("new_tokens", "Int64", "tokens each timed generation decodes, end-of-text ignored (generative tasks)"),
+    Column("ttft_ms", "float64", "time to first token at batch_size: median prefill time of the timed generations"),
+    Column("tpot_ms", "float64", "time per output token at batch_size: median over timed generations of "
+           "(generation time - prefill time) / (new_tokens - 1)"),
+    Column("tokens_per_s", "float64", "decode throughput at batch_size: batch_size / tpot_ms, in tokens per second"),
+    Column("ttft_b1_ms", "float64", "time to first token at batch 1"),
+    Column("tpot_b1_ms", "float64", "time per output token at batch 1"),
+    Column("tokens_per_s_b1", "float64", "decode throughput at batch 1 (1 / tpot_b1_ms, in tokens per second)"),
+    Column("memory_bandwidth_gbps", "float64", "the machine's memory bandwidth in GB/s (STREAM-style triad, "
+           "measured once per machine under the timing lock; generative rows)"),
+    Column("tpot_floor_b1_ms", "float64", "the bandwidth floor of tpot_b1_ms: model_size_bytes / "
+           "memory_bandwidth_gbps, the time to read every weight once (CPU rows of generative tasks)"),
+    Column("tpot_floor_fraction", "float64", "tpot_floor_b1_ms / tpot_b1_ms: how close decoding at batch 1 comes to "
+           "the machine's memory-bandwidth limit (1: at the limit)"),
     Column("baseline_latency_p50_ms", "float64", "baseline median latency at batch_size, same run and backend"),
     Column("model_size_bytes", "Int64", "bytes of the state dict as serialized by torch.save"),
     Column("baseline_model_size_bytes", "Int64", "the same for the uncompressed model"),

@@ -22,6 +22,8 @@ RTOL, ATOL = 1e-3, 1e-4
 class OnnxRuntime(Backend):
     name = "onnxruntime"
     device = "cpu"
+    generation_unsupported = ("its model is an ONNX graph exported from one forward pass, model(input_ids), with "
+                              "no KV-cache inputs or outputs, so it cannot decode token by token")
     parameters = (
         Param("threads", int, 0, "intra-op threads; 0 uses torch's default (one per physical core), so that both "
               "runtimes get the same cores", min=0, max=1024),

@@ -47,7 +47,7 @@ class TorchCompile(TorchCPU):
             # fail a stride check on 1-channel inputs. Token inputs stay automatic-dynamic (one graph for all
             # sequence lengths), since a compilation per length would take minutes.
             for t in inputs:
-                if t.dim() >= 4:
+                if isinstance(t, torch.Tensor) and t.dim() >= 4:
                     torch._dynamo.mark_static(t, 0)
             return compiled(*inputs)
 

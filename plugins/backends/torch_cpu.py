@@ -11,6 +11,7 @@ from benchsuite.measure.hardware import CPU_KERNEL_FEATURES, native_cpu_kernels
 class TorchCPU(Backend):
     name = "torch-cpu"
     device = "cpu"
+    generates = True  # the model itself runs: its KV-cache call works as in eager PyTorch
     parameters = (
         Param("threads", int, 0, "intra-op threads; 0 keeps torch's default (one per physical core)",
               min=0, max=1024),

@@ -13,6 +13,7 @@ _MIN_CAPABILITY = {"fp16": (7, 0), "bf16": (8, 0), "int8-matmul": (7, 5)}
 class TorchCUDA(Backend):
     name = "torch-cuda"
     device = "cuda"
+    generates = True  # the model itself runs: its KV-cache call works as in eager PyTorch
     parameters = (Param("device_index", int, 0, "which visible GPU to use", min=0, max=63),)
 
     def availability(self):

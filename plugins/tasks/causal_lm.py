@@ -32,8 +32,9 @@ class CausalLM(nn.Module):
         return DynamicCache(config=self.lm.config)
 
     def forward(self, input_ids: torch.Tensor, cache: Any = None) -> torch.Tensor:
-        """Logits ``[batch, tokens, vocab]`` for `input_ids`; with `cache`, the tokens continue those the cache
-        holds (positions follow on) and their keys and values are appended to it."""
+        """Logits ``[batch, tokens, vocab]`` for `input_ids`. With `cache` (generation), the tokens continue those
+        the cache holds (positions follow on), their keys and values are appended to it, and only the last
+        position's logits are computed, ``[batch, 1, vocab]``, as inference servers do."""
         if cache is None:
             return self.lm(input_ids=input_ids, use_cache=False).logits
-        return self.lm(input_ids=input_ids, past_key_values=cache, use_cache=True).logits
+        return self.lm(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1).logits

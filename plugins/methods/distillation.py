@@ -14,10 +14,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
+from benchsuite import Param, Unsupported, hookimpl
 from benchsuite.sdk.training import train
 from benchsuite_plugins.tasks.efficientnet_lite import is_residual_block
 from benchsuite_plugins.tasks.mnist_cnn import SmallCNN
+
+from .language_models import SkipsLanguageModels
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,13 @@ class _PooledOutput:
         self._handle.remove()
 
 
-class Distillation(CompressionMethod):
+class Distillation(SkipsLanguageModels):
     name = "distillation"
     family = "distillation"
+    causal_lm_missing = ("distillation builds students of BERT-like encoders and CNNs; it has no causal-lm student (a "
+                         "decoder with fewer layers trained on the teacher's next-token distributions), and its "
+                         "headline 3-layer student of a 30-layer language model would not recover within the "
+                         "fine-tuning budget")
     parameters = (
         Param("student_layers", int, 3, "transformer layers the student keeps (taken evenly from the teacher's, "
               "starting at the first); transformers only", min=1),

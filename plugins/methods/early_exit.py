@@ -10,8 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
+from benchsuite import Param, Unsupported, hookimpl
 from benchsuite.sdk.training import train
+
+from .language_models import SkipsLanguageModels
 
 # The exit heads are trained from scratch, so the task's fine-tuning rate is far too low; with 300 steps 1e-2 gave the
 # most accurate heads on both tasks (1e-3 left the first mnist-cnn exit at 86% instead of 94%).
@@ -309,9 +311,13 @@ def self_distillation_loss(temperature: float, ce_weight: float):
     return loss_fn
 
 
-class EarlyExit(CompressionMethod):
+class EarlyExit(SkipsLanguageModels):
     name = "early-exit"
     family = "dynamic"
+    causal_lm_missing = ("early-exit trains a classifier head after each stage, distilled from the model's own "
+                         "classifier, and lets a whole sample leave at the first confident one; a causal-lm model "
+                         "has no classifier (it predicts every token), and a token that left early would leave no "
+                         "keys and values in the later layers' KV cache")
     parameters = (
         Param("threshold", float, 0.9, "a sample leaves at the first exit whose top softmax probability exceeds "
               "this; 0 = always the first exit, 1 = never early", min=0.0, max=1.0),

@@ -9,19 +9,25 @@ from torch.nn.utils import prune
 from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
 from benchsuite.sdk.training import train
 
+from .language_models import training_loss
+
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
 
 
 def prunable_weights(model: nn.Module, num_classes: int | None = None) -> list[tuple[nn.Module, str]]:
-    """Every weight matrix/kernel of Linear, Conv and Embedding layers (biases and norms are kept).
+    """Every weight matrix/kernel of Linear, Conv and Embedding layers (biases and norms are kept), each tensor once.
 
-    With `num_classes`, the output layer (the last Linear with that many outputs) is left out.
+    With `num_classes`, the output layer (the last Linear with that many outputs: a language model's vocabulary
+    projection) is left out, and so is a layer whose weight it shares (a language model's tied input embedding).
     """
     modules = [m for m in model.modules() if isinstance(m, PRUNABLE)]
     if num_classes is not None:
         heads = [m for m in modules if isinstance(m, nn.Linear) and m.out_features == num_classes]
-        modules = [m for m in modules if not heads or m is not heads[-1]]
-    return [(m, "weight") for m in modules]
+        if heads:
+            modules = [m for m in modules if m.weight is not heads[-1].weight]
+    # a tied weight is pruned once: removing the mask writes the pruned values into the shared tensor
+    unique = {id(m.weight): m for m in reversed(modules)}
+    return [(m, "weight") for m in modules if unique[id(m.weight)] is m]
 
 
 def cubic_schedule(final: float, stages: int) -> list[float]:
@@ -81,7 +87,7 @@ class MagnitudePruning(CompressionMethod):
 
             # the masks live in forward pre-hooks, so gradients reach only the kept weights' originals
             train(model, context.training_batches(steps), steps, self.params["lr"] or context.task.finetune_lr,
-                  after_step=after_step, freeze_batchnorm=context.task.freeze_batchnorm)
+                  loss_fn=training_loss, after_step=after_step, freeze_batchnorm=context.task.freeze_batchnorm)
             reached = levels[max([0] + [k for s, k in at_step.items() if s <= done])]
             self._prune_to(targets, reached, final)  # a shortened run (--quick, time budget) still ends at target
         for module, attr in targets:

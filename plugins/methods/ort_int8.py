@@ -6,13 +6,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchsuite import CompressionMethod, Param, Unsupported, hookimpl
+from benchsuite import Param, Unsupported, hookimpl
 from benchsuite.measure.counts import count_flops
 from benchsuite_plugins.onnx_export import OnnxModel, export_onnx
 
+from .language_models import SkipsLanguageModels
 
-class OrtInt8(CompressionMethod):
+
+class OrtInt8(SkipsLanguageModels):
     name = "ort-int8"
+    causal_lm_missing = ("ort-int8 makes an ONNX graph of one forward pass, model(input_ids), which only the "
+                         "onnxruntime backend runs, and that backend skips causal-lm tasks: the graph takes no KV "
+                         "cache, so it cannot be timed generating text")
     family = "quantization"
     deterministic = True
     backends = ("onnxruntime",)

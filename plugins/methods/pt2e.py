@@ -27,6 +27,10 @@ from benchsuite import Unsupported
 # CPU build, and torch's notice about torchao's enum registrations.
 _NOISY_IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
 
+#: why the PT2E methods skip language models (their skipped row's reason follows the method's name)
+CANNOT_GENERATE = ("exports one forward pass, model(input_ids), to a torch.export graph, which takes no KV cache: "
+                   "the compressed model could not generate text with model(input_ids, cache) as causal-lm "
+                   "tasks need")
 #: the graph ops that carry int8 quantization in a converted model
 QDQ_OPS = ("quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel", "dequantize_per_channel")
 

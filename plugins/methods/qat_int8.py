@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import itertools
 
-from benchsuite import CompressionMethod, Param, hookimpl
+from benchsuite import Param, hookimpl
 from benchsuite.sdk.training import train
 
-from .pt2e import (ExportedModel, convert, export_graph, fold_batch_norm, set_graph_training, torchao_pt2e,
-                   x86_quantizer)
+from .language_models import SkipsLanguageModels
+from .pt2e import (CANNOT_GENERATE, ExportedModel, convert, export_graph, fold_batch_norm, set_graph_training,
+                   torchao_pt2e, x86_quantizer)
 
 
-class QatInt8(CompressionMethod):
+class QatInt8(SkipsLanguageModels):
     name = "qat-int8"
+    causal_lm_missing = f"qat-int8 {CANNOT_GENERATE}"
     devices = ("cpu",)  # X86InductorQuantizer: an x86 CPU int8 graph
     family = "quantization"
     parameters = (

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import torch
 
-from benchsuite import CompressionMethod, Param, hookimpl
+from benchsuite import Param, hookimpl
 from benchsuite.sdk.tracks import CLOSED_BUDGET_CALIBRATION_SAMPLES
 
-from .pt2e import convert, export_graph, torchao_pt2e, x86_quantizer
+from .language_models import SkipsLanguageModels
+from .pt2e import CANNOT_GENERATE, convert, export_graph, torchao_pt2e, x86_quantizer
 
 
-class StaticInt8(CompressionMethod):
+class StaticInt8(SkipsLanguageModels):
     name = "static-int8"
+    causal_lm_missing = f"static-int8 {CANNOT_GENERATE}"
     devices = ("cpu",)  # X86InductorQuantizer: an x86 CPU int8 graph
     family = "quantization"
     parameters = (

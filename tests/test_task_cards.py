@@ -50,3 +50,12 @@ def test_an_unavailable_task_gives_skipped_rows_with_its_reason(toy_plugins, toy
     rows = run_grid(toy_plugins, build_grid(toy_plugins, ["toy-blobs"], ["magnitude-pruning"]), progress=False)
     assert [r["status"] for r in rows] == ["skipped", "skipped"]
     assert all("toy-blobs unavailable: needs network: test" in r["error"] for r in rows)
+
+
+def test_a_generative_task_card_says_how_it_is_timed():
+    from benchsuite.discovery.taskcard import TaskCard
+    from benchsuite_plugins.tasks.smollm2_text import SmolLM2Text
+
+    text = TaskCard.of(SmolLM2Text()).text()
+    assert "(version 1, causal-lm)" in text and "perplexity (lower is better)" in text
+    assert "timed as:       generation: a 128-token prompt, then 32 greedy tokens with the KV cache" in text

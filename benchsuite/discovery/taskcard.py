@@ -29,6 +29,8 @@ class TaskCard:
     finetune_batch_size: int = 32
     availability: str = "available"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: a generative task's timing: (prompt tokens, new tokens); None: timed as one forward pass
+    generation: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, task: Task) -> TaskCard:
@@ -46,7 +48,8 @@ class TaskCard:
                    task.batch_size, task.standard_suite, task.freeze_batchnorm,
                    task.finetune_batch_size,
                    "available" if available.ok else f"unavailable: {available.reason}",
-                   tuple(notes))
+                   tuple(notes),
+                   (task.generation.prompt_tokens, task.generation.new_tokens) if task.generation else None)
 
     def text(self) -> str:
         direction = "higher is better" if self.higher_is_better else "lower is better"
@@ -59,6 +62,8 @@ class TaskCard:
                  f"preprocessing:  {self.preprocessing or '-'}",
                  f"augmentation:   {self.augmentation or 'none'}",
                  f"batch size:     {self.batch_size} (latency is also measured at batch 1)",
+                 *([f"timed as:       generation: a {self.generation[0]}-token prompt, then {self.generation[1]} "
+                    "greedy tokens with the KV cache (TTFT, TPOT, tokens/s)"] if self.generation else []),
                  f"fine-tuning:    batch {self.finetune_batch_size}"
                  + ("; batch-norm statistics frozen (the reference's are kept)" if self.freeze_batchnorm else ""),
                  "default suite:  " + ("yes" if self.standard_suite else

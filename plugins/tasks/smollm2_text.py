@@ -114,6 +114,9 @@ def documents() -> list[Document]:
 
 class SmolLM2Text(CausalLMTextTask):
     name = "smollm2-text"
+    #: not yet in the default suite: its cost on 2 cores is being measured against the suite's budget (issue 24);
+    #: run it with --task smollm2-text or --suite full
+    standard_suite = False
     version = "1"
     num_classes = VOCAB_SIZE
     description = (

@@ -93,3 +93,26 @@ def test_a_generative_task_is_timed_as_generation_against_its_baseline(tmp_path,
     onnx = by[("baseline", "onnxruntime")]
     assert onnx["status"] == "skipped" and "cannot time generation" in onnx["error"]
     assert "KV-cache" in onnx["error"]
+
+
+def test_torch_compile_generates_with_the_kv_cache_the_tokens_of_eager_decoding(lm, one_thread, tmp_path,
+                                                                                 monkeypatch):
+    """torch-compile times generation through the same two calls: the compiled model's prefill and cached decode
+    steps give eager's tokens, and a second generation of the same shape compiles nothing new."""
+    from torch._dynamo.utils import counters
+
+    from benchsuite_plugins.backends.torch_compile import TorchCompile
+
+    monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    model = lm.tiny_llama()
+    prompts = lm.windows(2, 3)[:, :8], lm.windows(2, 5)[:, :8]
+    with torch.inference_mode():
+        eager = [Generator(model, model.new_cache, new_tokens=4)(p) for p in prompts]
+    fn = TorchCompile().prepare(model, (prompts[0],))
+    generate = Generator(fn, model.new_cache, new_tokens=4)
+    with torch.inference_mode():
+        assert torch.equal(generate(prompts[0]), eager[0])
+        graphs = counters["stats"]["unique_graphs"]
+        assert torch.equal(generate(prompts[1]), eager[1])
+    assert counters["stats"]["unique_graphs"] == graphs

@@ -200,23 +200,34 @@ def test_windows_and_generations_longer_than_the_context_are_refused_naming_the_
     assert not any(tmp_path.iterdir())
 
 
-def test_a_generation_of_fewer_than_2_tokens_is_one_line_naming_new_tokens(tmp_path):
-    (tmp_path / "short_generation.py").write_text(textwrap.dedent('''
+@pytest.mark.parametrize("new_tokens", [0, 1])
+def test_a_generation_of_fewer_than_2_tokens_is_one_line_naming_new_tokens(tmp_path, new_tokens):
+    plugins, store = tmp_path / "plugins", tmp_path / "store"
+    plugins.mkdir()
+    (plugins / "short_generation.py").write_text(textwrap.dedent(f'''
         from benchsuite import Generation, hookimpl
         from benchsuite_plugins.tasks.smollm2_text import SmolLM2Text
 
         class ShortGeneration(SmolLM2Text):
             name = "short-generation"
-            generation = Generation(prompt_tokens=128, new_tokens=1)
+            generation = Generation(prompt_tokens=128, new_tokens={new_tokens})
 
         @hookimpl
         def benchsuite_register_tasks(register):
             register(ShortGeneration)
     '''))
-    proc = cli("tasks", "list", "--plugins-dir", str(tmp_path), check=0)
+    proc = cli("tasks", "list", "--plugins-dir", str(plugins), check=0)
     said = [line for line in proc.stderr.splitlines() if "short_generation" in line]
-    assert len(said) == 1 and "new_tokens is 1" in said[0] and "raise new_tokens" in said[0], proc.stderr
+    assert len(said) == 1 and f"new_tokens is {new_tokens}" in said[0] and "raise new_tokens" in said[0], proc.stderr
     assert "Traceback" not in proc.stderr and "smollm2-text" in proc.stdout
+    # naming the task to run it: a non-zero exit whose error line says why the task is missing; nothing is stored
+    proc = cli("run", "--plugins-dir", str(plugins), "--task", "short-generation", "--quick", "--store", str(store),
+               check=None)
+    error = [line for line in proc.stderr.splitlines() if line.startswith("benchsuite: error")]
+    assert proc.returncode != 0 and len(error) == 1, proc.stderr
+    assert "Unknown task 'short-generation'" in error[0] and f"new_tokens is {new_tokens}" in error[0]
+    assert "raise new_tokens" in error[0] and "Traceback" not in proc.stderr
+    assert not store.exists() or not any(store.iterdir())
 
 
 # ---- hf-causal-lm on a tiny Llama in the hub's formats --------------------------------------------------------

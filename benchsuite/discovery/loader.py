@@ -185,9 +185,11 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
         plugins_dir = environ[PLUGINS_DIR_ENV]
     pm = get_plugin_manager()
     infos: dict[str, PluginInfo] = {}
+    failures: list[str] = []
 
     def fail(info: PluginInfo, message: str) -> None:
         info.status, info.error = "failed", message
+        failures.append(message)
         if strict:
             raise PluginError(f"{message} (--strict-plugins is set)")
         warn(f"{message}; skipped (use --strict-plugins to make this fatal)")
@@ -227,6 +229,8 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
     plugins = Plugins(pm, Registry("method", CompressionMethod), Registry("backend", Backend),
                       Registry("task", Task), infos, str(plugins_dir) if plugins_dir is not None else None,
                       {k: environ[k] for k in (ALLOW_ENV, BLOCK_ENV) if environ.get(k) is not None})
+    for registry in (plugins.methods, plugins.backends, plugins.tasks):
+        registry.failures = failures  # the same list: failures while registering count too
     _collect(plugins, fail)
     return plugins
 

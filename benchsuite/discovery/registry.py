@@ -28,6 +28,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self.base = base
         self._entries: dict[str, Entry[T]] = {}
+        #: why plugins failed to load (shared by the loader's registries): an unknown name may be theirs
+        self.failures: list[str] = []
 
     def add(self, obj: T, plugin: str) -> Entry[T]:
         """Register `obj` for `plugin`; the name comes from ``obj.name``."""
@@ -65,7 +67,9 @@ class Registry(Generic[T]):
         available = sorted(self._entries)
         close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return f"Unknown {self.kind} '{name}'.{hint} Available: {', '.join(available) or 'none'}"
+        failed = f" A plugin that failed to load may have registered it: {'; '.join(self.failures)}." if (
+            self.failures) else ""
+        return f"Unknown {self.kind} '{name}'.{hint}{failed} Available: {', '.join(available) or 'none'}"
 
     def names(self) -> list[str]:
         return list(self._entries)

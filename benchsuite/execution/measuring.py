@@ -138,12 +138,18 @@ class _Scored:
 
 
 def _prepared(backend: Backend, model: Any, task: Task, to_device: Callable[[tuple], tuple]) -> Callable[..., Any]:
-    """`model` made runnable on `backend`, its first batch-1 call made (compilers compile on it)."""
+    """`model` made runnable on `backend`, its first batch-1 call made (compilers compile on it); for a generative
+    task also a short generation at batch 1 and at the task batch (a prefill and two cached decode steps, whose
+    growing cache length makes a compiler generalise), so that compiling counts in `compile_seconds`, not in the
+    timing's warm-up."""
     import torch
 
     fn = backend.prepare(model, to_device(task.example_inputs(task.batch_size)))
     with torch.inference_mode():
         fn(*to_device(task.example_inputs(1)))
+        if task.generation is not None:
+            for batch in (1, task.batch_size):
+                Generator(fn, model.new_cache, 3, backend.synchronize)(to_device(task.prompts(batch)[0])[0])
     backend.synchronize()
     return fn
 

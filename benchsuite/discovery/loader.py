@@ -226,11 +226,9 @@ def load_plugins(plugins_dir: str | Path | None = None, *, strict: bool = False,
             admit(PluginInfo(path.stem, "plugins dir", str(path), f"sha256:{digest}"),
                   lambda path=path: _import_file(path))
 
-    plugins = Plugins(pm, Registry("method", CompressionMethod), Registry("backend", Backend),
-                      Registry("task", Task), infos, str(plugins_dir) if plugins_dir is not None else None,
+    plugins = Plugins(pm, Registry("method", CompressionMethod, failures), Registry("backend", Backend, failures),
+                      Registry("task", Task, failures), infos, str(plugins_dir) if plugins_dir is not None else None,
                       {k: environ[k] for k in (ALLOW_ENV, BLOCK_ENV) if environ.get(k) is not None})
-    for registry in (plugins.methods, plugins.backends, plugins.tasks):
-        registry.failures = failures  # the same list: failures while registering count too
     _collect(plugins, fail)
     return plugins
 

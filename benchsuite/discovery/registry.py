@@ -24,12 +24,12 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Name -> class, for one kind of plugin object (method, backend or task)."""
 
-    def __init__(self, kind: str, base: type) -> None:
+    def __init__(self, kind: str, base: type, failures: list[str] | None = None) -> None:
         self.kind = kind
         self.base = base
         self._entries: dict[str, Entry[T]] = {}
-        #: why plugins failed to load (shared by the loader's registries): an unknown name may be theirs
-        self.failures: list[str] = []
+        #: why plugins failed to load (the loader shares one list among its registries): an unknown name may be theirs
+        self.failures = failures if failures is not None else []
 
     def add(self, obj: T, plugin: str) -> Entry[T]:
         """Register `obj` for `plugin`; the name comes from ``obj.name``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchsuite.sdk.interfaces import Task
+from benchsuite.sdk.scoring import Generation
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ class TaskCard:
     finetune_batch_size: int = 32
     availability: str = "available"
     notes: tuple[str, ...] = field(default_factory=tuple)
-    #: a generative task's timing: (prompt tokens, new tokens); None: timed as one forward pass
-    generation: tuple[int, int] | None = None
+    #: a generative task's timing; None: timed as one forward pass
+    generation: Generation | None = None
 
     @classmethod
     def of(cls, task: Task) -> TaskCard:
@@ -49,7 +50,7 @@ class TaskCard:
                    task.finetune_batch_size,
                    "available" if available.ok else f"unavailable: {available.reason}",
                    tuple(notes),
-                   (task.generation.prompt_tokens, task.generation.new_tokens) if task.generation else None)
+                   task.generation)
 
     def text(self) -> str:
         direction = "higher is better" if self.higher_is_better else "lower is better"
@@ -62,7 +63,8 @@ class TaskCard:
                  f"preprocessing:  {self.preprocessing or '-'}",
                  f"augmentation:   {self.augmentation or 'none'}",
                  f"batch size:     {self.batch_size} (latency is also measured at batch 1)",
-                 *([f"timed as:       generation: a {self.generation[0]}-token prompt, then {self.generation[1]} "
+                 *([f"timed as:       generation: a {self.generation.prompt_tokens}-token prompt, then "
+                    f"{self.generation.new_tokens} "
                     "greedy tokens with the KV cache (TTFT, TPOT, tokens/s)"] if self.generation else []),
                  f"fine-tuning:    batch {self.finetune_batch_size}"
                  + ("; batch-norm statistics frozen (the reference's are kept)" if self.freeze_batchnorm else ""),

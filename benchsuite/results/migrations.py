@@ -75,7 +75,7 @@ def _migrate_v7(frame: pd.DataFrame) -> pd.DataFrame:
     schema 7 rows keep their rounds, their intervals are restated exactly so, with the default between-runs term
     (TimingPolicy.between_runs_sd). Rows timed in separate sessions keep their bootstrap intervals."""
     from benchsuite.measure.policy import TimingPolicy
-    from benchsuite.results.rows import _samples, speedup_of_rounds
+    from benchsuite.results.rows import samples, speedup_of_rounds
 
     between = TimingPolicy().between_runs_sd
     frame = frame.assign(schema_version=8, speedup_between_runs_sd=float("nan"))
@@ -84,7 +84,7 @@ def _migrate_v7(frame: pd.DataFrame) -> pd.DataFrame:
     for prefix, rounds in (("realized_speedup", "speedup_round_ratios"),
                            ("realized_speedup_b1", "speedup_b1_round_ratios")):
         for index in frame.index[interleaved]:
-            ratios = _samples(frame.at[index, rounds])
+            ratios = samples(frame.at[index, rounds])
             if len(ratios) == 0:
                 continue
             _, ci = speedup_of_rounds(ratios, between)

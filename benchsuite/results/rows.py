@@ -43,14 +43,14 @@ class Baseline:
             return None if value is None else kind(value)
 
         def samples(column: str) -> tuple[float, ...]:
-            return tuple(float(v) for v in _samples(row.get(column)))
+            return tuple(float(v) for v in samples(row.get(column)))
 
         return cls(number(COL.score, float), number(COL.latency_p50_ms, float),
                    number(COL.latency_b1_p50_ms, float), number(COL.model_size_bytes, int), number(COL.flops, int),
                    samples(COL.latency_samples_ms), samples(COL.latency_b1_samples_ms))
 
 
-def _samples(value: Any) -> Any:
+def samples(value: Any) -> Any:
     """Timed samples (a list, or an array read back from the store), or () for an untimed row."""
     return () if value is None or isinstance(value, float) else value
 
@@ -64,8 +64,8 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
     """The row's columns relative to its baseline: score delta, speedups with their intervals (repeat-run
     intervals of the interleaved rounds; bootstrap intervals of two sessions for rows timed apart), size, FLOPs
     ratios and speedup efficiency."""
-    rounds = _samples(measured.get(COL.speedup_round_ratios))
-    rounds_b1 = _samples(measured.get(COL.speedup_b1_round_ratios))
+    rounds = samples(measured.get(COL.speedup_round_ratios))
+    rounds_b1 = samples(measured.get(COL.speedup_b1_round_ratios))
     if len(rounds):  # timed interleaved with the baseline in its own cell: the rounds decide
         between = _value(measured.get(COL.speedup_between_runs_sd)) or 0.0
         realized, ci = speedup_of_rounds(rounds, between)
@@ -75,11 +75,11 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
             realized, realized_b1 = 1.0, 1.0 if realized_b1 is not None else None
     else:  # rows timed apart from their baseline (bundles of older versions): two sessions' medians
         realized = ratio(baseline.latency_p50_ms, measured.get(COL.latency_p50_ms))
-        ci = bootstrap_ratio_ci(baseline.latency_samples_ms, _samples(measured.get(COL.latency_samples_ms)),
+        ci = bootstrap_ratio_ci(baseline.latency_samples_ms, samples(measured.get(COL.latency_samples_ms)),
                                 seed=seed)
         realized_b1 = ratio(baseline.latency_b1_p50_ms, measured.get(COL.latency_b1_p50_ms))
         ci_b1 = bootstrap_ratio_ci(baseline.latency_b1_samples_ms,
-                                   _samples(measured.get(COL.latency_b1_samples_ms)), seed=seed)
+                                   samples(measured.get(COL.latency_b1_samples_ms)), seed=seed)
         method = "separate sessions" if realized is not None else None
     theoretical = ratio(baseline.flops, measured[COL.flops])
     return {

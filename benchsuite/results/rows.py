@@ -42,12 +42,12 @@ class Baseline:
             value = _value(row.get(column))
             return None if value is None else kind(value)
 
-        def samples(column: str) -> tuple[float, ...]:
+        def floats(column: str) -> tuple[float, ...]:
             return tuple(float(v) for v in samples(row.get(column)))
 
         return cls(number(COL.score, float), number(COL.latency_p50_ms, float),
                    number(COL.latency_b1_p50_ms, float), number(COL.model_size_bytes, int), number(COL.flops, int),
-                   samples(COL.latency_samples_ms), samples(COL.latency_b1_samples_ms))
+                   floats(COL.latency_samples_ms), floats(COL.latency_b1_samples_ms))
 
 
 def samples(value: Any) -> Any:

@@ -97,12 +97,14 @@ def _spread_and_coverage(values: np.ndarray, lows: np.ndarray, highs: np.ndarray
 
 
 def rounds_only(runs: pd.DataFrame) -> pd.DataFrame:
-    """`runs` with the interval schema 7 stored for every interleaved row: the order-statistic 95% interval of
-    the median of its rounds, which describes one run only (`rounds_low`, `rounds_high`)."""
-    from benchsuite.measure.intervals import median_interval
+    """`runs` with the interval schema 7 stored for every interleaved row: the 95% interval of its speedup from
+    its rounds alone (the order-statistic interval of their median; for rounds pooled from several processes,
+    measure/intervals.py `rounds_interval`), which describes one run only (`rounds_low`, `rounds_high`)."""
+    from benchsuite.measure.intervals import rounds_interval
 
-    intervals = [median_interval([float(v) for v in r]) if _has_rounds(r) else None
-                 for r in runs["speedup_round_ratios"]]
+    passes = runs["speedup_pass_rounds"] if "speedup_pass_rounds" in runs else [None] * len(runs)
+    intervals = [rounds_interval([float(v) for v in r], [int(n) for n in p] if _has_rounds(p) else None)
+                 if _has_rounds(r) else None for r, p in zip(runs["speedup_round_ratios"], passes)]
     return runs.assign(rounds_low=[ci[0] if ci else np.nan for ci in intervals],
                        rounds_high=[ci[1] if ci else np.nan for ci in intervals])
 

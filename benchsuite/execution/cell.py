@@ -1,5 +1,6 @@
 """One cell of a grid: compress a task's reference model with a method pipeline once, then measure it on each
-of the job's backends, reporting every phase as an event (events.py).
+of the job's backends, reporting every phase as an event (events.py). A job with a `timing_pass` > 0 only times
+the cell's model again, in this process (execution/passes.py).
 
 The same code runs in a worker subprocess (worker.py, the default) or in the calling process (isolation.py's
 `InProcess`, ``--isolate none``).
@@ -16,7 +17,7 @@ from benchsuite.execution import events as ev
 from benchsuite.execution.compression import budget_problem, compress_or_load
 from benchsuite.execution.hostlock import busy
 from benchsuite.execution.job import CellJob
-from benchsuite.execution.measuring import IntegrityError, artifact_problem, measure
+from benchsuite.execution.measuring import IntegrityError, artifact_problem, measure, retime
 from benchsuite.measure.allocator import warm_heap
 from benchsuite.results.schema import COL
 from benchsuite.sdk.interfaces import Task
@@ -51,6 +52,10 @@ def execute(job: CellJob, plugins: Any, task: Task, reference: Any, events: ev.E
         events(ev.measuring(i))
         label = f"{task.name} × {' > '.join(n for n, _ in job.steps)} × {name}"
         try:
+            if job.timing_pass > 0:  # another process's timing: the runner checks and pools it (passes.py)
+                values = retime(task, model, backend, job, reference=None if baseline_cell else reference)
+                events(ev.result(i, "ok", values=values, cost=cost))
+                continue
             values = measure(task, model, backend, job, label, bar, reference=None if baseline_cell else reference,
                              batch_dependent=declared)
             values[COL.yielded_to_timing_seconds] += cost.get(COL.yielded_to_timing_seconds) or 0.0

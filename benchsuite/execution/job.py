@@ -102,9 +102,20 @@ class CellJob:
     #: intra-op threads while compressing (0: torch's default). Several Dask workers on one machine split its
     #: cores this way; the backends' timing and evaluation threads are not affected
     compress_threads: int = 0
+    #: worker processes the job's timing is split among (TimingPolicy.processes, or 1 where the run cannot start
+    #: more); each times with `timing_policy`'s share
+    timing_processes: int = 1
+    #: 0: the whole cell (compress, score, time); 1, 2, ...: another process's timing of the cell's model, loaded
+    #: from the artifact cache (execution/passes.py)
+    timing_pass: int = 0
     #: how the parent loaded its plugins, so the worker loads the same ones
     plugins_dir: str | None = None
     plugin_environ: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def timing_policy(self) -> TimingPolicy:
+        """The timing policy of one of this job's timing processes."""
+        return self.options.timing_policy.in_processes(self.timing_processes)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -1,6 +1,7 @@
 """Measuring a compressed model on one backend: size, counts and FLOPs, compile, score (also at batch 1 where
 outputs depend on the batch), then latency at the task batch size and at batch 1, interleaved with the baseline,
-under the host's timing lock, with the integrity checks.
+under the host's timing lock (execution/timed.py), with the integrity checks; `retime` is another worker process's
+timing of the same model (execution/passes.py).
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchsuite.errors import BenchsuiteError
-from benchsuite.execution.hostlock import (
-    TimingWindow,
-    busy,
-    timing_lock,
-    yield_to_timing,
-)
-from benchsuite.execution.bandwidth import machine_bandwidth
+from benchsuite.execution.hostlock import busy, yield_to_timing
 from benchsuite.execution.job import CellJob
+from benchsuite.execution.timed import timed, timed_generation
 from benchsuite.measure.allocator import warm_heap
 from benchsuite.measure.counts import (
     count_flops,
@@ -31,9 +27,7 @@ from benchsuite.measure.counts import (
     serialized_weights,
 )
 from benchsuite.measure.evaluation import evaluate
-from benchsuite.measure.generation import Generator, GenerationStats, tpot_floor_ms
-from benchsuite.measure.interleave import time_interleaved
-from benchsuite.results.rows import latency_columns
+from benchsuite.measure.generation import Generator
 from benchsuite.results.schema import COL
 from benchsuite.sdk.interfaces import Backend, Task
 
@@ -85,41 +79,73 @@ def measure(task: Task, model: Any, backend: Backend, job: CellJob, label: str,
     :param batch_dependent: the method declares that a sample's outputs depend on its batch; it is then also
         scored at batch 1 (so is a model whose outputs are found to depend on the batch).
     """
-    import torch
-
-    def to_device(inputs: tuple) -> tuple:
-        return tuple(t.to(backend.device) for t in inputs)
-
+    to_device = _mover(backend)
     with busy():  # compiling and scoring: no timing phase runs beside them, except at batch boundaries
         scored = _prepare_and_score(task, model, backend, job, label, bar, to_device, batch_dependent)
     values = {**scored.values, COL.timed: job.options.timed, COL.yielded_to_timing_seconds: scored.stood_aside}
-    if not job.options.timed:
-        return values
-    fn, baseline_model = scored.fn, scored.model
-    baseline_fn = fn
+    if job.options.timed:
+        values.update(_timed_and_checked(task, scored.fn, scored.model, (scored.sample, scored.before), backend,
+                                         job, reference, values[COL.model_size_bytes]))
+    return values
+
+
+def retime(task: Task, model: Any, backend: Backend, job: CellJob, reference: Any = None) -> dict[str, Any]:
+    """Another worker process's timing of a cell's model (`CellJob.timing_pass` > 0, execution/passes.py): the
+    model prepared on `backend` afresh, timed interleaved with the baseline like `measure`, with the same
+    integrity check (outputs on the evaluation sample before and after timing) and the artifact's sha256, which
+    the runner compares with the scored model's. No score."""
+    import torch
+
+    to_device = _mover(backend)
+    with busy():
+        model = copy.deepcopy(model)
+        weights = serialized_weights(model)
+        fn = _prepared(backend, model, task, to_device)
+        sample = to_device(_sample_inputs(task, job.options.eval_limit))
+        with torch.inference_mode():
+            before = fn(*sample)
+    return {COL.artifact_sha256: hashlib.sha256(weights).hexdigest(), COL.model_size_bytes: len(weights),
+            COL.threads: backend.settings().get("threads"),
+            **_timed_and_checked(task, fn, model, (sample, before), backend, job, reference, len(weights))}
+
+
+def _mover(backend: Backend) -> Callable[[tuple], tuple]:
+    return lambda inputs: tuple(t.to(backend.device) for t in inputs)
+
+
+def _timed_and_checked(task: Task, fn: Callable[..., Any], model: Any, checked: tuple[tuple, Any],
+                       backend: Backend, job: CellJob, reference: Any, model_bytes: int) -> dict[str, Any]:
+    """Time prepared `fn` (of `model`) interleaved with `reference` prepared on the same backend (None: `model`
+    is the baseline, paired with itself), check its outputs on the sample of `checked` (sample, outputs before
+    timing) after timing, and measure peak memory."""
+    import torch
+
+    to_device = _mover(backend)
+    baseline_fn, baseline_model = fn, model
     if reference is not None:
         with busy():
             baseline_model = copy.deepcopy(reference).eval()
             baseline_fn = _prepared(backend, baseline_model, task, to_device)
     if task.generation is None:
-        values.update(_timed(task, fn, baseline_fn, backend, job, to_device))
+        values = timed(task, fn, baseline_fn, backend, job, to_device)
     else:
-        values.update(_timed_generation(task, (fn, scored.model), (baseline_fn, baseline_model), backend, job,
-                                        to_device, values[COL.model_size_bytes]))
+        values = timed_generation(task, (fn, model), (baseline_fn, baseline_model), backend, job, to_device,
+                                  model_bytes)
+    sample, before = checked
     with torch.inference_mode():
-        after = fn(*scored.sample)  # the same sample once the model has been timed
-    problem = _outputs_differ(scored.before, after)
+        after = fn(*sample)  # the same sample once the model has been timed
+    problem = _outputs_differ(before, after)
     if problem is not None:
-        raise IntegrityError(f"outputs after timing differ from the accuracy phase on {len(scored.sample[0])} "
+        raise IntegrityError(f"outputs after timing differ from the accuracy phase on {len(sample[0])} "
                              f"evaluation inputs ({problem}); a model must compute the same function while timed")
     del after
     if task.generation is None:
         values[COL.peak_memory_bytes] = backend.peak_memory_bytes(
-            scored.model, fn, to_device(task.example_inputs(task.batch_size)))
+            model, fn, to_device(task.example_inputs(task.batch_size)))
     else:  # one whole generation at the task batch size: the KV cache is part of the peak
-        generate = Generator(fn, scored.model.new_cache, task.generation.new_tokens, backend.synchronize)
+        generate = Generator(fn, model.new_cache, task.generation.new_tokens, backend.synchronize)
         values[COL.peak_memory_bytes] = backend.peak_memory_bytes(
-            scored.model, generate, to_device(task.prompts(task.batch_size)[0]))
+            model, generate, to_device(task.prompts(task.batch_size)[0]))
     return values
 
 
@@ -238,106 +264,6 @@ def _prepare_and_score(task: Task, model: Any, backend: Backend, job: CellJob, l
         COL.mean_exit_depth: model_metrics.get("mean_exit_depth"),
         COL.model_metrics: json.dumps(model_metrics, sort_keys=True) if model_metrics else "",
     }, fn, model, sample, before, stood_aside)
-
-
-def _timed_generation(task: Task, method: tuple[Callable[..., Any], Any], baseline: tuple[Callable[..., Any], Any],
-                      backend: Backend, job: CellJob, to_device: Callable[[tuple], tuple],
-                      model_bytes: int) -> dict[str, Any]:
-    """A generative task's timing (`benchsuite.Generation`): whole generations (prefill of a fixed prompt, then
-    greedy decode with the KV cache) of the method and of the baseline, interleaved in rounds, at the task batch
-    size and at batch 1, under the host's timing lock; TTFT, TPOT and tokens/s from the method's timed calls;
-    the machine's memory bandwidth and the bandwidth floor of TPOT at batch 1. `method` and `baseline` are
-    (prepared callable, model) pairs; for the baseline's own row both are the same model, timed through two
-    generators so that each call's prefill is matched to its own total."""
-    from datetime import datetime, timezone
-
-    spec = task.generation
-    assert spec is not None
-    policy = job.options.timing_policy.for_generation()
-
-    def generators() -> tuple[Generator, Generator]:
-        return (Generator(method[0], method[1].new_cache, spec.new_tokens, backend.synchronize),
-                Generator(baseline[0], baseline[1].new_cache, spec.new_tokens, backend.synchronize))
-
-    at_batch_prompts = [to_device(x) for x in task.prompts(task.batch_size)]
-    at_one_prompts = [to_device(x) for x in task.prompts(1)]
-    with timing_lock() as waited, TimingWindow() as window:
-        started = datetime.now(timezone.utc)
-        bandwidth = machine_bandwidth()
-        batch_method, batch_baseline = generators()
-        at_batch = time_interleaved(batch_method, batch_baseline, at_batch_prompts, policy, job.seed,
-                                    backend.timed_call)
-        one_method, one_baseline = generators()
-        at_one = time_interleaved(one_method, one_baseline, at_one_prompts, policy, job.seed, backend.timed_call)
-        ended = datetime.now(timezone.utc)
-    batch_stats = GenerationStats.of(batch_method, at_batch.method.samples_ms, task.batch_size)
-    one_stats = GenerationStats.of(one_method, at_one.method.samples_ms, 1)
-    floor = tpot_floor_ms(model_bytes, bandwidth) if backend.device == "cpu" else None
-    return {
-        **_interleaved_columns(task, at_batch, at_one, policy, job),
-        COL.timing_kind: "generation",
-        COL.prompt_tokens: spec.prompt_tokens,
-        COL.new_tokens: spec.new_tokens,
-        COL.ttft_ms: batch_stats.ttft_ms,
-        COL.tpot_ms: batch_stats.tpot_ms,
-        COL.tokens_per_s: batch_stats.tokens_per_s,
-        COL.ttft_b1_ms: one_stats.ttft_ms,
-        COL.tpot_b1_ms: one_stats.tpot_ms,
-        COL.tokens_per_s_b1: one_stats.tokens_per_s,
-        COL.memory_bandwidth_gbps: bandwidth / 1e9,
-        COL.tpot_floor_b1_ms: floor,
-        COL.tpot_floor_fraction: floor / one_stats.tpot_ms if floor is not None else None,
-        COL.timing_lock_wait_seconds: waited,
-        COL.timing_started_at: started.isoformat(),
-        COL.timing_seconds: (ended - started).total_seconds(),
-        COL.timing_background_cpu: window.background_cpu,
-    }
-
-
-def _interleaved_columns(task: Task, at_batch: Any, at_one: Any, policy: Any, job: CellJob) -> dict[str, Any]:
-    """The latency and round columns of interleaved timing at the task batch size and at batch 1."""
-    return {
-        **latency_columns("latency", at_batch.method),
-        COL.latency_warmup_calls: at_batch.method.warmup_calls,
-        COL.latency_steady: at_batch.method.steady and at_one.method.steady,
-        COL.throughput_sps: at_batch.method.throughput_sps(task.batch_size),
-        **latency_columns("latency_b1", at_one.method),
-        COL.speedup_rounds: len(at_batch.round_ratios),
-        COL.speedup_round_ratios: list(at_batch.round_ratios),
-        COL.speedup_stopped_by: at_batch.stopped_by,
-        COL.speedup_between_runs_sd: policy.between_runs_sd,
-        COL.interleaved_baseline_p50_ms: at_batch.baseline.p50_ms,
-        COL.speedup_b1_rounds: len(at_one.round_ratios),
-        COL.speedup_b1_round_ratios: list(at_one.round_ratios),
-        COL.speedup_b1_stopped_by: at_one.stopped_by,
-        COL.interleaved_baseline_b1_p50_ms: at_one.baseline.p50_ms,
-        COL.timing_order_seed: job.seed,
-    }
-
-
-def _timed(task: Task, fn: Callable[..., Any], baseline: Callable[..., Any], backend: Backend, job: CellJob,
-           to_device: Callable[[tuple], tuple]) -> dict[str, Any]:
-    """Latency at the task batch size and at batch 1, each timed interleaved with the baseline
-    (measure/interleave.py), holding the host's timing lock (hostlock.py): no other benchsuite timing phase runs
-    on this machine meanwhile."""
-    from datetime import datetime, timezone
-
-    policy = job.options.timing_policy
-    at_batch_inputs = [to_device(x) for x in task.latency_inputs(task.batch_size)]
-    at_one_inputs = [to_device(x) for x in task.latency_inputs(1)]
-    with timing_lock() as waited, TimingWindow() as window:
-        started = datetime.now(timezone.utc)
-        at_batch = time_interleaved(fn, baseline, at_batch_inputs, policy, job.seed, backend.timed_call)
-        at_one = time_interleaved(fn, baseline, at_one_inputs, policy, job.seed, backend.timed_call)
-        ended = datetime.now(timezone.utc)
-    return {
-        **_interleaved_columns(task, at_batch, at_one, policy, job),
-        COL.timing_kind: "forward",
-        COL.timing_lock_wait_seconds: waited,
-        COL.timing_started_at: started.isoformat(),
-        COL.timing_seconds: (ended - started).total_seconds(),
-        COL.timing_background_cpu: window.background_cpu,
-    }
 
 
 def artifact_problem(task: Task, model: Any, backend: Backend, job: CellJob,

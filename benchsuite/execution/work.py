@@ -12,6 +12,7 @@ from benchsuite.errors import UsageError
 from benchsuite.execution.isolation import run_isolated
 from benchsuite.execution.job import CellJob, Outcome
 from benchsuite.execution.limits import Limits
+from benchsuite.execution.passes import time_in_more_processes
 
 EXECUTORS = ("local", "dask")
 
@@ -58,10 +59,14 @@ def machine_columns() -> dict[str, Any]:
 
 
 def run_cell(job: CellJob, limits: Limits, isolate: str, env: Mapping[str, str] | None = None) -> list[Outcome]:
-    """A cell in one worker subprocess (``cell``) or one per backend (``run``)."""
-    if isolate == "run":
-        return [run_isolated(dataclasses.replace(job, backends=(b,)), limits, env)[0] for b in job.backends]
-    return run_isolated(job, limits, env)
+    """A cell in one worker subprocess (``cell``) or one per backend (``run``), then its timing in
+    `job.timing_processes` - 1 more workers, pooled (passes.py)."""
+    def run(job: CellJob) -> list[Outcome]:
+        if isolate == "run":
+            return [run_isolated(dataclasses.replace(job, backends=(b,)), limits, env)[0] for b in job.backends]
+        return run_isolated(job, limits, env)
+
+    return time_in_more_processes(job, run(job), run)
 
 
 def check_options(name: str, isolate: str, scheduler: str | None = None, workers: int | None = None) -> None:

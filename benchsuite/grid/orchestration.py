@@ -227,9 +227,12 @@ def _job(session: _Session, cell: _Cell) -> CellJob:
     options = session.options
     # a submission re-evaluates the artifact it saves: never from the cache
     cell_options = dataclasses.replace(options.cell_options(), cache=options.cache and not options.verify_artifact)
+    # more timing processes load the cell's model from the artifact cache, each in a worker of its own
+    processes = cell_options.timing_policy.processes if (
+        cell_options.cache and cell_options.timed and options.isolate != "none") else 1
     return CellJob(task=cell.state.task.name, steps=tuple((c.name, c.params) for c in cell.pipeline.steps),
                    seed=cell.seed, backends=tuple((c.name, c.params) for c, _ in cell.runnable),
-                   options=cell_options, plugins_dir=session.plugins.plugins_dir,
+                   options=cell_options, timing_processes=processes, plugins_dir=session.plugins.plugins_dir,
                    plugin_environ=tuple(session.plugins.environ.items()))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -19,6 +20,11 @@ class TimingPolicy:
     calls and `round_seconds` of each model, at least `min_rounds` rounds (and `min_calls`, `min_seconds`), then
     until the speedup's 95% interval is within ±`speedup_precision` of it (0: no target) or
     `rounds_max_seconds` pass (the time cap, at each batch size).
+
+    A configuration is timed in `processes` worker processes, one after another, and their rounds pooled
+    (execution/passes.py): a process's speedup carries an offset of its own (measured: repeated timings in one
+    process agree within about 1%, separate processes differ by 2-4%), which only more processes average out.
+    Each process times with `in_processes` (its share of the rounds, the cap and the precision).
 
     The stored speedup interval adds `between_runs_sd`, the relative standard deviation of a configuration's
     speedup between separate runs on one machine that the rounds of one run cannot see (measured by
@@ -40,6 +46,9 @@ class TimingPolicy:
     speedup_precision: float = 0.03
     rounds_max_seconds: float = 20.0
     between_runs_sd: float = 0.02
+    #: worker processes a configuration is timed in (their rounds pooled); 1 where a run cannot start more
+    #: (``--isolate none``, no artifact cache)
+    processes: int = 2
     #: calls per window of the steadiness check (at least one pass over the inputs)
     steady_window_calls: int = 5
 
@@ -54,10 +63,24 @@ class TimingPolicy:
                        steady_window_calls=min(self.steady_window_calls, 3), min_calls=min(self.min_calls, 6),
                        min_seconds=0.0, round_calls=1, round_seconds=0.0)
 
+    def in_processes(self, count: int) -> TimingPolicy:
+        """This policy for one of `count` processes whose rounds are pooled: each takes its share of the minimum
+        calls and seconds and of the time cap (rounds_max_seconds / count), at least max(6, min_rounds / count)
+        rounds (6 is the fewest with a 95% interval), and times to ±speedup_precision·√count (the pooled rounds'
+        part of the interval is then within ±speedup_precision)."""
+        if count <= 1:
+            return self
+        from dataclasses import replace
+
+        return replace(self, min_rounds=max(6, math.ceil(self.min_rounds / count)),
+                       min_calls=math.ceil(self.min_calls / count), min_seconds=self.min_seconds / count,
+                       speedup_precision=self.speedup_precision * math.sqrt(count),
+                       rounds_max_seconds=self.rounds_max_seconds / count)
+
     @classmethod
     def quick(cls) -> TimingPolicy:
         """A smoke test's timing: two warm-up calls, no steadiness check, six rounds of one call each (at least
-        five calls), no precision target."""
+        five calls), no precision target, one process."""
         return cls(warmup_calls=2, warmup_seconds=0.0, max_warmup_seconds=0.0, min_calls=5, min_seconds=0.05,
                    max_seconds=5.0, warmup_full_pass=False, min_rounds=6, round_calls=1, round_seconds=0.0,
-                   speedup_precision=0.0, rounds_max_seconds=5.0)
+                   speedup_precision=0.0, rounds_max_seconds=5.0, processes=1)

@@ -96,13 +96,21 @@ def _migrate_v7(frame: pd.DataFrame) -> pd.DataFrame:
 def _migrate_v8(frame: pd.DataFrame) -> pd.DataFrame:
     """Schema 8 -> 9: adds the generation columns; every timed row before schema 9 timed forward passes."""
     timed = frame["latency_p50_ms"].notna()
-    return frame.assign(schema_version=SCHEMA_VERSION, timing_kind=timed.map({True: "forward", False: None}),
+    return frame.assign(schema_version=9, timing_kind=timed.map({True: "forward", False: None}),
                         prompt_tokens=pd.NA, new_tokens=pd.NA, ttft_ms=float("nan"), tpot_ms=float("nan"),
                         tokens_per_s=float("nan"), ttft_b1_ms=float("nan"), tpot_b1_ms=float("nan"),
                         tokens_per_s_b1=float("nan"), memory_bandwidth_gbps=float("nan"),
                         tpot_floor_b1_ms=float("nan"), tpot_floor_fraction=float("nan"))
 
 
+def _migrate_v9(frame: pd.DataFrame) -> pd.DataFrame:
+    """Schema 9 -> 10: rows may pool the timings of several worker processes; every timed row before schema 10
+    was timed in one (its speedup, the median of its rounds, and its interval stay as stored)."""
+    timed = frame["latency_p50_ms"].notna()
+    return frame.assign(schema_version=SCHEMA_VERSION, timing_processes=timed.map({True: 1, False: pd.NA}).astype("Int64"),
+                        speedup_pass_rounds=None, speedup_b1_pass_rounds=None)
+
+
 #: _MIGRATIONS[v - 1] turns a frame of schema v into one of schema v + 1
 _MIGRATIONS = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4, _migrate_v5, _migrate_v6, _migrate_v7,
-               _migrate_v8)
+               _migrate_v8, _migrate_v9)

@@ -68,8 +68,9 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
     rounds_b1 = samples(measured.get(COL.speedup_b1_round_ratios))
     if len(rounds):  # timed interleaved with the baseline in its own cell: the rounds decide
         between = _value(measured.get(COL.speedup_between_runs_sd)) or 0.0
-        realized, ci = speedup_of_rounds(rounds, between)
-        realized_b1, ci_b1 = speedup_of_rounds(rounds_b1, between) if len(rounds_b1) else (None, None)
+        realized, ci = speedup_of_rounds(rounds, between, _passes(measured.get(COL.speedup_pass_rounds)))
+        realized_b1, ci_b1 = speedup_of_rounds(rounds_b1, between, _passes(
+            measured.get(COL.speedup_b1_pass_rounds))) if len(rounds_b1) else (None, None)
         method = "interleaved"
         if measured.get(COL.method) == "baseline":  # paired with itself: 1 by definition, the interval the noise
             realized, realized_b1 = 1.0, 1.0 if realized_b1 is not None else None
@@ -102,17 +103,21 @@ def relative_columns(measured: Mapping[str, Any], baseline: Baseline, seed: int)
     }
 
 
-def speedup_of_rounds(ratios: Sequence[float],
-                      between_runs_sd: float) -> tuple[float, tuple[float, float] | None]:
-    """The speedup of interleaved rounds (the median of their ratios) and the 95% interval in which a repeat run
-    on the same machine would measure it: the rounds' spread plus the between-runs term
-    (measure/intervals.py `repeat_run_interval`)."""
-    import statistics
+def _passes(value: Any) -> list[int] | None:
+    """The rounds per worker process (a list, or an array read back from the store), or None (one process)."""
+    counts = samples(value)
+    return [int(n) for n in counts] if len(counts) > 1 else None
 
-    from benchsuite.measure.intervals import repeat_run_interval
+
+def speedup_of_rounds(ratios: Sequence[float], between_runs_sd: float,
+                      passes: Sequence[int] | None = None) -> tuple[float, tuple[float, float] | None]:
+    """The speedup of interleaved rounds (the median of their ratios; the geometric mean of the processes'
+    medians where `passes` splits them among worker processes) and the 95% interval in which a repeat run on the
+    same machine would measure it: the rounds' spread plus the between-runs term (measure/intervals.py)."""
+    from benchsuite.measure.intervals import pooled_speedup, repeat_run_interval
 
     values = [float(v) for v in ratios]
-    return float(statistics.median(values)), repeat_run_interval(values, between_runs_sd)
+    return pooled_speedup(values, passes), repeat_run_interval(values, between_runs_sd, passes=passes)
 
 
 def latency_columns(prefix: str, stats: Any) -> dict[str, Any]:

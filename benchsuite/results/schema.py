@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 #: where a column's value comes from, in the order results/rows.py fills them (a later source wins):
@@ -103,7 +103,11 @@ _DECLARED: tuple[Column, ...] = (
     Column("speedup_rounds", "Int64", "interleaved rounds at batch_size"),
     Column("speedup_round_ratios", "object", "each round's baseline / this block median at batch_size (list)"),
     Column("speedup_stopped_by", "string", "what ended the rounds at batch_size: precision (the rounds' own interval reached "
-           "±speedup_precision), time cap (max_seconds passed first) or minimum (quick timing, no target)"),
+           "±speedup_precision), time cap (max_seconds passed first) or minimum (quick timing, no target); for "
+           "rounds pooled from several processes, precision only where every process stopped by it"),
+    Column("speedup_pass_rounds", "object", "rounds at batch_size timed in each worker process, in order (list; "
+           "speedup_round_ratios holds them one process after another); realized_speedup is the geometric mean of "
+           "the processes' median ratios. Empty for rows before schema 10 (one process)"),
     Column("speedup_between_runs_sd", "float64", "relative standard deviation of a speedup between separate runs "
            "on one machine that the speedup intervals add to the rounds' spread (TimingPolicy.between_runs_sd)"),
     Column("interleaved_baseline_p50_ms", "float64", "the baseline's median latency at batch_size in this row's "
@@ -123,6 +127,7 @@ _DECLARED: tuple[Column, ...] = (
     Column("speedup_b1_rounds", "Int64", "interleaved rounds at batch 1"),
     Column("speedup_b1_round_ratios", "object", "each round's baseline / this block median at batch 1 (list)"),
     Column("speedup_b1_stopped_by", "string", "what ended the rounds at batch 1 (as speedup_stopped_by)"),
+    Column("speedup_b1_pass_rounds", "object", "rounds at batch 1 timed in each worker process (list)"),
     Column("interleaved_baseline_b1_p50_ms", "float64", "the baseline's median latency at batch 1 in this row's "
            "interleaved rounds"),
     Column("timing_kind", "string", "what one timed call is: `forward` (one forward pass of a batch) or "
@@ -180,7 +185,10 @@ _DECLARED: tuple[Column, ...] = (
            "host's timing lock"),
     Column("timing_order_seed", "Int64", "seed of the shuffled order in which timed calls cycle through the "
            "latency inputs (reshuffled every pass; the row's seed)"),
-    Column("timing_seconds", "float64", "wall seconds the latency measurement (both batch sizes) took"),
+    Column("timing_seconds", "float64", "wall seconds the latency measurement (both batch sizes) took, all "
+           "processes together"),
+    Column("timing_processes", "Int64", "worker processes this row was timed in, one after another, their rounds "
+           "and calls pooled (TimingPolicy.processes; 1 with --isolate none or --no-cache, and before schema 10)"),
     Column("timing_lock_wait_seconds", "float64", "seconds this run waited for the host's timing lock (another "
            "run was timing, or doing work that cannot step aside)"),
     Column("yielded_to_timing_seconds", "float64", "seconds this run's compression and evaluation stood aside "

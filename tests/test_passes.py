@@ -84,7 +84,11 @@ def test_an_extra_process_must_time_the_scored_model_and_pass_its_checks():
     assert broke.cost == first.cost and broke.traceback == "tb"
     died = pooled_outcome(first, Outcome("crashed", "killed by signal 9"), "process 2 of 2")
     assert died.status == "crashed"
-    assert pooled_outcome(first, Outcome("skipped", "not in the artifact cache"), "process 2 of 2") is first
+    assert pooled_outcome(first, Outcome("skipped", "no kernels"), "process 2 of 2") is first
+    cached = Outcome("ok", values=other.values, cost={COL.compression_cached: True})
+    assert pooled_outcome(first, cached, "process 2 of 2").status == "failed"
+    made_again = Outcome("ok", values=other.values, cost={COL.compression_cached: False})
+    assert pooled_outcome(first, made_again, "process 2 of 2") is first  # another model: left out
 
 
 def test_more_processes_time_only_the_backends_that_measured():
@@ -171,3 +175,13 @@ def test_a_schema_9_store_reads_as_timed_in_one_process(tmp_path):
     frame = ResultStore(tmp_path).read().set_index("run_id")
     assert frame.at["t", "timing_processes"] == 1 and pd.isna(frame.at["u", "timing_processes"])
     assert frame.at["t", "realized_speedup"] == 1.0 and frame["speedup_pass_rounds"].isna().all()
+
+
+def test_a_model_that_cannot_be_cached_is_made_again_for_the_second_process(toy_plugins, toy_cache):
+    """PT2E graphs and torchao's quantized tensors cannot be pickled: the second worker compresses again, with the
+    cell's seed, and times the same weights."""
+    grid = build_grid(toy_plugins, ["toy-blobs"], ["toy-unpicklable"], ["torch-cpu"])
+    rows = run_grid(toy_plugins, grid, RunOptions(isolate="cell", timing=TWO), progress=False)
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[1]["compression_cached"] is False
+    assert not list((toy_cache / "compressed").glob("*.json"))  # indeed not cached
+    assert [r[COL.timing_processes] for r in rows] == [2, 2]

@@ -9,9 +9,12 @@ measuring.py `retime`), each process with its share of the timing policy (`Timin
 runner pools them here before the row is built: calls and rounds are concatenated, and the row's speedup is the
 geometric mean of the processes' median ratios (results/rows.py `speedup_of_rounds`).
 
-A further process must time the very model that was scored (same artifact sha256) and pass the same integrity
-check; if it fails, the row fails. One whose model is not in the cache (it could not be stored) is left out and
-the row says how many processes it pools (`timing_processes`). Imports no torch.
+A model that cannot be cached (it cannot be pickled: PT2E graphs, torchao's quantized tensors) is compressed again
+in the further process, with the cell's seed. A further process must time the very model that was scored (same
+artifact sha256) and pass the same integrity check; if a model loaded from the cache differs or the check
+fails, the row fails. A model compressed again to other weights (a method that does not reproduce its result
+from the seed) is not the same model: that process is left out, and the row says how many processes it pools
+(`timing_processes`). Imports no torch.
 """
 
 from __future__ import annotations
@@ -53,13 +56,16 @@ def time_in_more_processes(job: CellJob, outcomes: Sequence[Outcome],
 
 
 def pooled_outcome(first: Outcome, extra: Outcome, which: str) -> Outcome:
-    """`first` (ok) with `extra`'s timing pooled in; a failed `extra` fails the row, a skipped one is left out."""
+    """`first` (ok) with `extra`'s timing pooled in; a failed `extra`, or one that timed a cached model other than
+    the scored one, fails the row; a skipped one, or one that compressed again to other weights, is left out."""
     if extra.status == "skipped":
         return first
     if extra.status != "ok":
         return Outcome(extra.status, f"timing in {which}: {extra.error}", cost=first.cost,
                        traceback=extra.traceback)
     scored, timed = first.values.get(COL.artifact_sha256), extra.values.get(COL.artifact_sha256)
+    if scored != timed and extra.cost.get(COL.compression_cached) is False:
+        return first  # compressed again (it cannot be cached) and not to the same weights: not the same model
     if scored != timed:
         return Outcome("failed", f"integrity: the model timed in {which} is not the one scored (artifact sha256 "
                                  f"{str(timed)[:12]}…, scored {str(scored)[:12]}…)", cost=first.cost)

@@ -121,8 +121,22 @@ class DeclaresBatchDependence(CompressionMethod):
         return model
 
 
+class Unpicklable(CompressionMethod):
+    """Halves the weights and leaves a local function on the model, as PT2E graphs and torchao's quantized tensors
+    do: the model cannot be pickled, so the artifact cache cannot hold it."""
+
+    name = "toy-unpicklable"
+    family = "other"
+
+    def apply(self, model, context):
+        for p in model.parameters():
+            p.data.mul_(0.5)
+        model.hook = lambda x: x
+        return model
+
+
 @hookimpl
 def benchsuite_register_methods(register):
     for cls in (HalveWeights, Explodes, NlpOnly, WrongType, GreedyFinetune, RefusesModel, ReportsMetrics,
-                SlowFinetune, BatchStatistics, DeclaresBatchDependence):
+                SlowFinetune, BatchStatistics, DeclaresBatchDependence, Unpicklable):
         register(cls)

@@ -296,7 +296,7 @@ def artifact_problem(task: Task, model: Any, backend: Backend, job: CellJob,
                 tensor.zero_()
     fresh.load_state_dict(state, strict=True)
     fresh.eval()
-    to_device = lambda inputs: tuple(t.to(backend.device) for t in inputs)  # noqa: E731
+    to_device = _mover(backend)
     fn = backend.prepare(fresh, to_device(task.example_inputs(task.batch_size)))
     batches = ((to_device(x), y) for x, y in task.eval_batches(task.batch_size, job.options.eval_limit))
     rescored = evaluate(fn, batches, task.metric).score

@@ -45,8 +45,7 @@ def time_in_more_processes(job: CellJob, outcomes: Sequence[Outcome],
     pooled in; `run` runs a job in a fresh worker and returns its outcomes, one per backend."""
     outcomes = list(outcomes)
     for number in range(1, job.timing_processes):
-        timed = [i for i, o in enumerate(outcomes) if o.status == "ok" and o.values.get(COL.timed, True)
-                 and o.values.get(COL.timing_seconds) is not None]
+        timed = [i for i, o in enumerate(outcomes) if o.status == "ok" and o.values.get(COL.timing_seconds) is not None]
         if not timed:
             break
         again = run(dataclasses.replace(job, backends=tuple(job.backends[i] for i in timed), timing_pass=number))
